@@ -1,0 +1,64 @@
+# safeguard-stream: the commands a newcomer needs.
+#
+#   make demo    run the whole pipeline locally (see README)
+#   make test    lint, type-check, unit and integration tests against real Kafka and PostgreSQL
+#   make up      start the local Kafka broker and PostgreSQL cluster; make down stops them
+#
+# Every target installs what it needs: Debian packages (Java, Maven, PostgreSQL) when missing,
+# the virtualenv and the project's Python packages, Kafka's jars from Maven Central.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAFEGUARD := $(BIN)/safeguard
+PYTEST_ARGS ?=
+
+.PHONY: help system-deps venv up down status lint unit integration test demo bench clean
+
+help:
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+
+# Debian packages the local infrastructure runs on; installed only when missing.
+system-deps:
+	@./.ci/system-deps
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "error: Python 3.11 or newer is needed ($(PYTHON) is $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+up: system-deps venv
+	$(SAFEGUARD) infra up
+
+down: venv
+	$(SAFEGUARD) infra down
+
+status: venv
+	$(SAFEGUARD) infra status
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+# Starts the services unless they already run, and stops afterwards only what it started.
+integration: system-deps venv
+	@./.ci/with-infra $(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+test: system-deps venv lint
+	@./.ci/with-infra $(BIN)/pytest tests $(PYTEST_ARGS)
+
+demo:
+	@echo "make demo arrives with the demo scenario; until then: make up, then make test"
+	@exit 1
+
+clean: down
+	rm -rf $(VENV) .safeguard

@@ -1,0 +1,1 @@
+"""Alert consumers: the PostgreSQL alert store, the live dashboard, the audit trail."""

@@ -1,0 +1,1 @@
+"""Agency publishers: the publishing library, importers, HTTP intake, scenario generator."""

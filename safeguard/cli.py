@@ -1,0 +1,107 @@
+"""The one ``safeguard`` command.
+
+safeguard infra up       start (or reuse) the local Kafka broker and PostgreSQL cluster
+safeguard infra status   show both, with log paths and the database DSN
+safeguard infra down     stop what ``up`` started
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from safeguard import infra
+from safeguard.errors import SafeguardError
+from safeguard.settings import load_settings
+
+app = typer.Typer(help="safeguard-stream: multi-agency safeguarding event pipeline.")
+infra_app = typer.Typer(help="Local Kafka broker and PostgreSQL cluster.")
+app.add_typer(infra_app, name="infra")
+
+console = Console()
+err = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Print a ``SafeguardError`` as one clear message and exit 1, instead of a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except SafeguardError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+    # The Kafka clients log every connection at INFO; only their warnings help an operator.
+    for noisy in ("kafka", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@infra_app.command("up")
+@friendly_errors
+def infra_up() -> None:
+    """Start Kafka and PostgreSQL (or check the external ones); return when both answer."""
+    settings = load_settings()
+    with err.status("starting Kafka and PostgreSQL (the first run downloads Kafka's jars)"):
+        services = infra.up(settings)
+    _print_status(services)
+
+
+@infra_app.command("down")
+@friendly_errors
+def infra_down() -> None:
+    """Stop the broker and cluster that ``up`` started (never anything else)."""
+    stopped = infra.down(load_settings())
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
+
+
+@infra_app.command("status")
+@friendly_errors
+def infra_status(
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 unless both services answer.")
+    ] = False,
+) -> None:
+    """Show both services: managed or external, running, address, pid and log file."""
+    services = infra.status(load_settings())
+    _print_status(services)
+    if check and not all(s.running for s in services):
+        raise typer.Exit(1)
+
+
+def _print_status(services: list[infra.ServiceStatus]) -> None:
+    # Plain lines, not a table: paths and DSNs stay whole and greppable at any terminal width.
+    for s in services:
+        state = "started" if s.started_now else ("running" if s.running else "stopped")
+        mode = "local" if s.managed else "external"
+        console.print(f"{s.name:<9}{mode:<9}{state:<8}{s.address}", highlight=False, soft_wrap=True)
+        if s.pid:
+            console.print(f"{'':<9}pid {s.pid}", highlight=False)
+        if s.log:
+            console.print(f"{'':<9}log {s.log}", highlight=False, soft_wrap=True)
+
+
+def main() -> None:
+    app()

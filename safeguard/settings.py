@@ -1,0 +1,126 @@
+"""Settings for every safeguard process: one frozen class, read from ``SAFEGUARD_*`` variables.
+
+Nothing else in the project reads ``os.environ``. The defaults run on a laptop: a broker and a
+database that ``safeguard infra up`` starts on loopback. Point ``SAFEGUARD_KAFKA_BOOTSTRAP`` and
+``SAFEGUARD_DATABASE_URL`` at running services (docker compose, a managed cluster) and the launcher
+starts nothing.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from safeguard.errors import ConfigError
+
+ENV_PREFIX = "SAFEGUARD_"
+
+
+class Settings(BaseSettings):
+    """Every setting, with its environment variable ``SAFEGUARD_<FIELD NAME IN CAPITALS>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="host:port list of a running Kafka; when unset, the local broker is used.",
+    )
+    kafka_port: int = Field(default=9092, ge=1, le=65535, description="Local broker port.")
+    kafka_controller_port: int = Field(
+        default=9093, ge=1, le=65535, description="Local KRaft controller port."
+    )
+    kafka_heap: str = Field(default="768m", description="Java heap of the local broker (-Xmx).")
+    kafka_start_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds to wait for the local broker to answer."
+    )
+    topic_partitions: int = Field(
+        default=8, ge=1, description="Partitions of every topic the project creates."
+    )
+
+    # PostgreSQL
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="DSN of a running database; when unset, the local cluster is used.",
+    )
+    postgres_port: int = Field(default=5432, ge=1, le=65535, description="Local cluster port.")
+    postgres_user: str = Field(default="safeguard", description="Local cluster superuser.")
+    postgres_password: SecretStr = Field(
+        default=SecretStr("safeguard-local"), description="Local cluster superuser's password."
+    )
+    postgres_db: str = Field(default="safeguard", description="Database the project uses.")
+    postgres_os_user: str = Field(
+        default="postgres",
+        description="Unprivileged OS account that runs the local cluster when invoked as root.",
+    )
+
+    # Local folders
+    cache_dir: Path = Field(
+        default=Path(".safeguard/cache"), description="Downloaded jars and the Maven repository."
+    )
+    data_dir: Path = Field(
+        default=Path(".safeguard/data"), description="Broker, database and worker state."
+    )
+
+    @property
+    def kafka_managed(self) -> bool:
+        """True when the project runs its own broker (no external bootstrap given)."""
+        return self.kafka_bootstrap is None
+
+    @property
+    def kafka_servers(self) -> str:
+        """The bootstrap servers every client connects to."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def postgres_managed(self) -> bool:
+        """True when the project runs its own PostgreSQL cluster (no external DSN given)."""
+        return self.database_url is None
+
+    @cached_property
+    def dsn(self) -> str:
+        """The DSN every database client connects with (contains the password: never log it)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        password = quote(self.postgres_password.get_secret_value(), safe="")
+        return (
+            f"postgresql://{self.postgres_user}:{password}"
+            f"@127.0.0.1:{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @property
+    def dsn_redacted(self) -> str:
+        """The DSN with its password replaced, safe to print and log."""
+        secret = (
+            self.postgres_password.get_secret_value()
+            if self.database_url is None
+            else _password_of(self.dsn)
+        )
+        if not secret:
+            return self.dsn
+        return self.dsn.replace(quote(secret, safe=""), "***").replace(secret, "***")
+
+
+def _password_of(dsn: str) -> str:
+    return urlsplit(dsn).password or ""
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings() -> Settings:
+    """Read the settings; a validation failure becomes a ``ConfigError`` naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{env_name(str(err['loc'][0]))}={err.get('input')!r}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid setting: {problems}") from exc

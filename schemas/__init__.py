@@ -1,0 +1,1 @@
+"""Event contracts: Avro schemas (every version), the indicator catalogue, the codec."""

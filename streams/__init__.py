@@ -1,0 +1,1 @@
+"""The Faust stream processor: topics, per-child tables, agents, rules and timers."""

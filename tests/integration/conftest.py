@@ -1,0 +1,85 @@
+"""Integration fixtures: the real broker and database that ``safeguard infra up`` started.
+
+A missing service is a skip on a laptop and a failure under ``CI=true``: integration tests are
+never silently skipped in CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import asyncpg
+import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from safeguard.infra.kafka import metadata_answers
+from safeguard.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _unavailable(what: str) -> None:
+    message = f"{what} is not reachable; start it with `safeguard infra up` (or `make up`)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def kafka_servers(settings: Settings) -> str:
+    if not metadata_answers(settings.kafka_servers):
+        _unavailable(f"Kafka at {settings.kafka_servers}")
+    return settings.kafka_servers
+
+
+@pytest.fixture(scope="session")
+def _database_checked(settings: Settings) -> str:
+    async def probe() -> None:
+        conn = await asyncpg.connect(settings.dsn, timeout=5)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError) as exc:
+        _unavailable(f"PostgreSQL at {settings.dsn_redacted} ({exc})")
+    return settings.dsn
+
+
+@pytest.fixture
+def dsn(_database_checked: str) -> str:
+    return _database_checked
+
+
+@pytest.fixture
+def admin(kafka_servers: str) -> Iterator[KafkaAdminClient]:
+    client = KafkaAdminClient(bootstrap_servers=kafka_servers)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def unique_name() -> Callable[[str], str]:
+    """A factory of names no other test run uses (topics, groups, app ids)."""
+    return lambda prefix: f"test-{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def topic_factory(
+    admin: KafkaAdminClient, unique_name: Callable[[str], str]
+) -> Iterator[Callable[..., str]]:
+    """Create topics with random names; delete them after the test."""
+    created: list[str] = []
+
+    def make(prefix: str = "topic", partitions: int = 3) -> str:
+        name = unique_name(prefix)
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        created.append(name)
+        return name
+
+    yield make
+    if created:
+        admin.delete_topics(created)

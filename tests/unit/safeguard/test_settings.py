@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+
+from safeguard.errors import ConfigError
+from safeguard.settings import Settings, load_settings
+
+
+def test_defaults_point_at_the_local_services() -> None:
+    s = Settings()
+    assert s.kafka_managed and s.postgres_managed
+    assert s.kafka_servers == "127.0.0.1:9092"
+    assert s.dsn == "postgresql://safeguard:safeguard-local@127.0.0.1:5432/safeguard"
+
+
+def test_external_services_are_used_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFEGUARD_KAFKA_BOOTSTRAP", "kafka:29092")
+    monkeypatch.setenv("SAFEGUARD_DATABASE_URL", "postgresql://u:s3cret@db:5432/x")
+    s = Settings()
+    assert (s.kafka_managed, s.postgres_managed) == (False, False)
+    assert s.kafka_servers == "kafka:29092"
+    assert s.dsn == "postgresql://u:s3cret@db:5432/x"
+    assert s.dsn_redacted == "postgresql://u:***@db:5432/x"
+
+
+def test_redacted_dsn_hides_the_local_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFEGUARD_POSTGRES_PASSWORD", "p@ss/word")
+    s = Settings()
+    assert "p%40ss%2Fword" in s.dsn
+    assert s.dsn_redacted == "postgresql://safeguard:***@127.0.0.1:5432/safeguard"
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings()
+    with pytest.raises(ValueError, match="frozen"):
+        s.kafka_port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "SAFEGUARD_KAFKA_PORT",
+            "ninety",
+            "SAFEGUARD_KAFKA_PORT='ninety': Input should be a valid integer, "
+            "unable to parse string as an integer",
+        ),
+        (
+            "SAFEGUARD_POSTGRES_PORT",
+            "70000",
+            "SAFEGUARD_POSTGRES_PORT='70000': Input should be less than or equal to 65535",
+        ),
+        (
+            "SAFEGUARD_TOPIC_PARTITIONS",
+            "0",
+            "SAFEGUARD_TOPIC_PARTITIONS='0': Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_bad_setting_names_the_variable_and_value(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == f"invalid setting: {message}"
