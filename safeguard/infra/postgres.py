@@ -233,7 +233,7 @@ def _reachable_home(preferred: Path, os_user: str | None) -> Path:
         return preferred
     digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:12]
     fallback = Path("/var/tmp") / f"safeguard-postgres-{digest}"  # noqa: S108 - fixed, per checkout
-    log.warning(
+    log.info(
         "%s is not reachable by OS user %s; the PostgreSQL cluster lives in %s",
         preferred,
         os_user,
