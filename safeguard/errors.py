@@ -37,3 +37,44 @@ class ServiceUnavailableError(InfraError):
     """A configured external service does not answer."""
 
     retriable = True
+
+
+class SchemaError(SafeguardError):
+    """A schema file or the indicator catalogue is malformed or inconsistent."""
+
+
+class CompatibilityError(SchemaError):
+    """Two versions of one event's schema cannot read each other's data."""
+
+
+class CodecError(SafeguardError):
+    """Bytes could not be encoded or decoded as an event."""
+
+
+class InvalidRecordError(CodecError):
+    """A record does not match its schema; the message names the field and the value."""
+
+    def __init__(self, message: str, *, field: str = "", value: object = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
+class NotSingleObjectError(CodecError):
+    """The bytes do not start with the Avro single-object marker C3 01 and a fingerprint."""
+
+
+class UnknownFingerprintError(CodecError):
+    """The writer schema's fingerprint matches no schema version in schemas/."""
+
+
+class WrongEventError(CodecError):
+    """The bytes hold a different event than the one this codec reads."""
+
+
+class TruncatedBodyError(CodecError):
+    """The Avro body ends before the record does."""
+
+
+class CorruptBodyError(CodecError):
+    """The Avro body is not a valid encoding of its writer schema."""

@@ -1,0 +1,145 @@
+"""The indicator catalogue (``schemas/indicators.yaml``): what each indicator code means.
+
+Loaded and checked once at start-up: a duplicate code, an unknown group, component or agency type,
+or a code whose prefix is not its group is a ``SchemaError`` naming the entry. Rules ask the
+catalogue for an indicator's group, trafficking component and whether it alone means immediate risk.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from safeguard.errors import SchemaError
+from schemas.registry import SCHEMA_DIR, default_registry
+
+CATALOGUE_FILE = SCHEMA_DIR / "indicators.yaml"
+
+
+class Component(enum.StrEnum):
+    """Which part of the guide's definition of child trafficking an indicator evidences."""
+
+    ACTION = "action"
+    EXPLOITATION = "exploitation"
+    CONCERN = "concern"
+    CONTEXT = "context"
+
+
+def _enum_symbols(event: str, *path: str) -> tuple[str, ...]:
+    """Symbols of an enum in the newest schema of ``event``, following field names in ``path``."""
+    node: Any = default_registry().latest(event).raw
+    for name in path:
+        fields = node["fields"] if node.get("type") == "record" else node["items"]["fields"]
+        node = next(f["type"] for f in fields if f["name"] == name)
+    return tuple(node["symbols"])
+
+
+GROUPS = _enum_symbols("alert", "evidence", "group")
+AGENCY_TYPES = _enum_symbols("observation", "agency", "type")
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One catalogue entry."""
+
+    code: str
+    group: str
+    component: Component
+    immediate_risk: bool
+    weight: float
+    observers: tuple[str, ...]
+    description: str
+    sources: tuple[str, ...]
+
+    @property
+    def is_context(self) -> bool:
+        """Context never raises an alert alone and never counts as a second agency or group."""
+        return self.component is Component.CONTEXT
+
+
+class Catalogue(Mapping[str, Indicator]):
+    """Indicators by code, in file order."""
+
+    def __init__(self, groups: Mapping[str, str], indicators: Mapping[str, Indicator]) -> None:
+        self.groups = dict(groups)
+        self._indicators = dict(indicators)
+
+    def __getitem__(self, code: str) -> Indicator:
+        return self._indicators[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._indicators)
+
+    def __len__(self) -> int:
+        return len(self._indicators)
+
+
+def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
+    """Read and check the catalogue file."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SchemaError(f"{path.name}: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("indicators"), list):
+        raise SchemaError(f"{path.name}: expected 'groups' and an 'indicators' list")
+    groups = doc.get("groups") or {}
+    unknown_groups = set(groups) - set(GROUPS)
+    if unknown_groups:
+        raise SchemaError(f"{path.name}: groups not in the Alert schema: {sorted(unknown_groups)}")
+    indicators: dict[str, Indicator] = {}
+    for position, entry in enumerate(doc["indicators"], start=1):
+        indicator = _indicator(entry, position, groups, path.name)
+        if indicator.code in indicators:
+            raise SchemaError(f"{path.name}: entry {position}: duplicate code {indicator.code!r}")
+        indicators[indicator.code] = indicator
+    return Catalogue(groups, indicators)
+
+
+def _indicator(entry: Any, position: int, groups: Mapping[str, str], file: str) -> Indicator:
+    where = f"{file}: entry {position}"
+    if not isinstance(entry, dict) or "code" not in entry:
+        raise SchemaError(f"{where}: has no code")
+    code = str(entry["code"])
+    where = f"{file}: entry {position} ({code})"
+    try:
+        group = str(entry["group"])
+        if group not in groups:
+            raise SchemaError(f"{where}: unknown group {group!r}")
+        if not code.startswith(f"{group}."):
+            raise SchemaError(f"{where}: code must start with {group}.")
+        observers = tuple(entry["observers"])
+        unknown = [o for o in observers if o not in AGENCY_TYPES]
+        if unknown:
+            raise SchemaError(f"{where}: unknown agency types {unknown}")
+        return Indicator(
+            code=code,
+            group=group,
+            component=Component(entry["component"]),
+            immediate_risk=_bool(entry["immediate_risk"], where),
+            weight=float(entry["weight"]),
+            observers=observers,
+            description=str(entry["description"]),
+            sources=tuple(entry["sources"]),
+        )
+    except KeyError as exc:
+        raise SchemaError(f"{where}: missing {exc.args[0]!r}") from None
+    except ValueError as exc:
+        raise SchemaError(f"{where}: {exc}") from None
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SchemaError(f"{where}: immediate_risk must be true or false")
+    return value
+
+
+@cache
+def default_catalogue() -> Catalogue:
+    """The catalogue shipped in this package (loaded once)."""
+    return load_catalogue()

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from safeguard.errors import SchemaError
+from schemas.catalogue import CATALOGUE_FILE, Component, default_catalogue, load_catalogue
+
+
+def test_catalogue_holds_every_indicator_of_the_seven_groups() -> None:
+    catalogue = default_catalogue()
+    assert len(catalogue) == 120
+    assert Counter(i.group for i in catalogue.values()) == {
+        "say_behave": 22,
+        "physical": 14,
+        "movement": 23,
+        "control": 25,
+        "docs": 9,
+        "risk": 16,
+        "health": 11,
+    }
+
+
+def test_context_indicators_are_exactly_the_guides_not_on_their_own_factors() -> None:
+    context = {code for code, i in default_catalogue().items() if i.is_context}
+    assert context == {
+        "movement.unaccompanied_travel",
+        "movement.travels_with_unrelated_adults",
+        "risk.unaccompanied_asylum_seeking",
+        "risk.migrant_or_irregular_status",
+        "risk.low_education_at_risk_family",
+    }
+
+
+def test_immediate_risk_indicators() -> None:
+    immediate = {code for code, i in default_catalogue().items() if i.immediate_risk}
+    assert immediate == {
+        "control.seen_in_inappropriate_places",
+        "movement.missing_from_care",
+        "movement.disappears_after_authority_contact",
+    }
+
+
+def test_an_entry_carries_group_component_observers_and_sources() -> None:
+    entry = default_catalogue()["control.adult_speaks_for_child"]
+    assert (entry.group, entry.component) == ("control", Component.EXPLOITATION)
+    assert entry.observers == ("health", "border_force", "school", "police")
+    assert entry.sources == ("STT", "NSPCC-b", "OW")
+    assert entry.description.startswith("An adult insists on staying with the child")
+
+
+def _broken(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
+    path = tmp_path / "indicators.yaml"
+    text = CATALOGUE_FILE.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, count))
+    return path
+
+
+def test_duplicate_code_is_named(tmp_path: Path) -> None:
+    path = _broken(
+        tmp_path,
+        "code: say_behave.withholds_personal_details",
+        "code: say_behave.scripted_story_matches_others",
+    )
+    with pytest.raises(SchemaError) as info:
+        load_catalogue(path)
+    assert str(info.value) == (
+        "indicators.yaml: entry 2: duplicate code 'say_behave.scripted_story_matches_others'"
+    )
+
+
+def test_unknown_group_is_named(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "    group: physical\n", "    group: physicals\n")
+    with pytest.raises(SchemaError) as info:
+        load_catalogue(path)
+    assert str(info.value) == (
+        "indicators.yaml: entry 23 (physical.workplace_injury): unknown group 'physicals'"
+    )
+
+
+def test_unknown_component_is_named(tmp_path: Path) -> None:
+    path = _broken(tmp_path, "component: concern", "component: worry")
+    with pytest.raises(SchemaError) as info:
+        load_catalogue(path)
+    assert str(info.value) == (
+        "indicators.yaml: entry 1 (say_behave.scripted_story_matches_others): "
+        "'worry' is not a valid Component"
+    )
