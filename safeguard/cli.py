@@ -3,6 +3,8 @@
 safeguard infra up       start (or reuse) the local Kafka broker and PostgreSQL cluster
 safeguard infra status   show both, with log paths and the database DSN
 safeguard infra down     stop what ``up`` started
+safeguard topics create  create the project's topics (safe to repeat)
+safeguard worker         run the stream processor
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from safeguard.settings import load_settings
 
 app = typer.Typer(help="safeguard-stream: multi-agency safeguarding event pipeline.")
 infra_app = typer.Typer(help="Local Kafka broker and PostgreSQL cluster.")
+topics_app = typer.Typer(help="The project's Kafka topics.")
 app.add_typer(infra_app, name="infra")
+app.add_typer(topics_app, name="topics")
 
 console = Console()
 err = Console(stderr=True)
@@ -89,6 +93,36 @@ def infra_status(
     _print_status(services)
     if check and not all(s.running for s in services):
         raise typer.Exit(1)
+
+
+@app.command("worker")
+@friendly_errors
+def worker(
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="Log level.")] = "info",
+) -> None:
+    """Run the stream processor (a Faust worker); creates the project's topics first."""
+    settings = load_settings()
+    from streams.topics import ensure_topics
+
+    ensure_topics(settings)
+    import faust
+
+    import streams.agents  # noqa: F401 - registers the agents with the app
+    from streams.app import app as faust_app
+
+    faust.Worker(faust_app, loglevel=loglevel).execute_from_commandline()
+
+
+@topics_app.command("create")
+@friendly_errors
+def topics_create() -> None:
+    """Create the project's topics that do not exist yet (safe to repeat)."""
+    settings = load_settings()
+    from streams.topics import ensure_topics, topic_specs
+
+    created = ensure_topics(settings)
+    for name in topic_specs(settings):
+        console.print(f"{'created' if name in created else 'exists '} {name}", highlight=False)
 
 
 def _print_status(services: list[infra.ServiceStatus]) -> None:

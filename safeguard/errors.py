@@ -78,3 +78,7 @@ class TruncatedBodyError(CodecError):
 
 class CorruptBodyError(CodecError):
     """The Avro body is not a valid encoding of its writer schema."""
+
+
+class UnknownIndicatorError(InvalidRecordError):
+    """An observation names an indicator code the catalogue does not hold."""

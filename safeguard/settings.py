@@ -42,6 +42,44 @@ class Settings(BaseSettings):
         default=8, ge=1, description="Partitions of every topic the project creates."
     )
 
+    # Topics (every event is keyed by child_ref; co-partitioned topics share topic_partitions)
+    topic_observations: str = Field(default="safeguarding.observations.v1")
+    topic_school_registrations: str = Field(default="safeguarding.school-registrations.v1")
+    topic_schools: str = Field(default="safeguarding.reference.schools.v1")
+    topic_alerts_concern: str = Field(default="safeguarding.alerts.concern.v1")
+    topic_alerts_education: str = Field(default="safeguarding.alerts.education.v1")
+    topic_deadletter: str = Field(default="safeguarding.deadletter.v1")
+    topic_alert_actions: str = Field(default="safeguarding.alert-actions.v1")
+
+    # Stream worker
+    app_id: str = Field(default="safeguard-stream", description="Faust app id and group id.")
+    worker_id: str = Field(default="1", description="Names this worker's own state folder.")
+    worker_store: str = Field(
+        default="rocksdb://", description="Faust table store: rocksdb:// or memory://."
+    )
+    worker_session_timeout: float = Field(
+        default=10.0,
+        ge=6.0,
+        description="Seconds before a dead worker's partitions move to another (Kafka minimum 6).",
+    )
+    worker_web_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Faust's web server port; unset disables it."
+    )
+
+    # Rules
+    lookback_days: int = Field(
+        default=365, ge=1, description="Event-time look-back of a child's evidence."
+    )
+    concern_min_agencies: int = Field(
+        default=2, ge=2, description="Agencies whose indicators make a combined concern."
+    )
+    concern_min_groups: int = Field(
+        default=2, ge=2, description="Indicator groups that make a combined concern."
+    )
+    transition_window_days: int = Field(
+        default=183, ge=0, description="Plan the transition at 18 when it is this close."
+    )
+
     # PostgreSQL
     database_url: SecretStr | None = Field(
         default=None,
@@ -65,6 +103,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".safeguard/data"), description="Broker, database and worker state."
     )
+
+    @property
+    def worker_dir(self) -> Path:
+        """This worker's own state folder (one per worker: RocksDB refuses to share)."""
+        return self.data_dir / "worker" / self.worker_id
 
     @property
     def kafka_managed(self) -> bool:

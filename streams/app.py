@@ -1,0 +1,34 @@
+"""The Faust app, and nothing else: topics, tables and agents live in their own modules.
+
+Run a worker with ``safeguard worker`` (which also creates the project's topics), or with Faust's
+own command once the topics exist: ``faust -A streams.app worker -l info``.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from safeguard.settings import load_settings
+from schemas.faust_codec import register_codecs
+
+settings = load_settings()
+register_codecs()
+# Faust does not create its data folder; `faust -A streams.app worker` needs it too.
+settings.worker_dir.mkdir(parents=True, exist_ok=True)
+
+app = faust.App(
+    settings.app_id,
+    broker=";".join(f"kafka://{server}" for server in settings.kafka_servers.split(",")),
+    store=settings.worker_store,
+    datadir=str(settings.worker_dir),
+    topic_partitions=settings.topic_partitions,
+    consumer_auto_offset_reset="earliest",
+    broker_session_timeout=settings.worker_session_timeout,
+    broker_heartbeat_interval=max(1.0, settings.worker_session_timeout / 5),
+    producer_acks=-1,
+    web_enabled=settings.worker_web_port is not None,
+    web_port=settings.worker_web_port or 6066,
+    web_host="127.0.0.1",
+    autodiscover=["streams.agents"],
+    origin="streams",
+)

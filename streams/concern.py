@@ -1,0 +1,87 @@
+"""One observation applied to one child's state: the combined-concern step, framework-free.
+
+``observe`` updates the state and says what to publish: a new alert version when new evidence
+makes a rule fire, or the current version again when the event is a duplicate (a redelivery after
+a crash may have lost the first send; the resend is byte-identical, so consumers keep one copy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.catalogue import Catalogue
+from streams import rules
+from streams.alerts import build_alert
+from streams.evidence import ChildState, Evidence, Outcome, to_millis
+
+KIND = "combined_concern"
+
+
+class Result(enum.Enum):
+    NEW_VERSION = "new_version"
+    RESEND = "resend"
+    NO_ALERT = "no_alert"
+    ADULT = "adult"
+    TOO_OLD = "too_old"
+
+
+@dataclass(frozen=True)
+class Step:
+    result: Result
+    alert: dict[str, Any] | None = None
+
+
+def observe(
+    state: ChildState,
+    observation: Mapping[str, Any],
+    catalogue: Catalogue,
+    config: rules.RuleConfig,
+) -> Step:
+    """Apply a decoded, validated observation to ``state``."""
+    observed_at = observation["observed_at"]
+    date_of_birth = observation["date_of_birth"]
+    if rules.is_adult(date_of_birth, observed_at.date(), age_disputed=observation["age_disputed"]):
+        state.adult_skipped += 1
+        return Step(Result.ADULT)
+    item = Evidence(
+        event_id=observation["event_id"],
+        agency_type=observation["agency"]["type"],
+        agency_id=observation["agency"]["id"],
+        indicator=observation["indicator"],
+        group=catalogue[observation["indicator"]].group,
+        observed_at=to_millis(observed_at),
+        immediate_risk=observation["immediate_risk"],
+        local_authority=observation["local_authority"],
+    )
+    outcome = state.add(item, config.lookback_days)
+    if outcome is Outcome.TOO_OLD:
+        return Step(Result.TOO_OLD)
+    if outcome is Outcome.ADDED and item.observed_at == state.watermark:
+        state.date_of_birth = date_of_birth.isoformat() if date_of_birth else state.date_of_birth
+        state.age_disputed = observation["age_disputed"]
+    decision = _assess(state, catalogue, config)
+    current = state.alert(KIND)
+    if outcome is Outcome.DUPLICATE:
+        if current.version and decision:
+            return Step(Result.RESEND, build_alert(observation["child_ref"], KIND, decision, state))
+        return Step(Result.NO_ALERT)
+    if decision is None:
+        if current.version:  # the evidence that made the alert has expired: the episode ends
+            current.episode += 1
+            current.version = 0
+        return Step(Result.NO_ALERT)
+    current.version += 1
+    return Step(Result.NEW_VERSION, build_alert(observation["child_ref"], KIND, decision, state))
+
+
+def _assess(
+    state: ChildState, catalogue: Catalogue, config: rules.RuleConfig
+) -> rules.Decision | None:
+    dob = dt.date.fromisoformat(state.date_of_birth) if state.date_of_birth else None
+    return rules.assess(
+        state.evidence, catalogue, config, date_of_birth=dob, age_disputed=state.age_disputed
+    )

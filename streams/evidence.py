@@ -1,0 +1,131 @@
+"""A child's evidence: the plain state one worker keeps per child, with no framework in it.
+
+Evidence is de-duplicated by ``event_id`` and kept for a look-back period by event time: the
+child's watermark is the newest ``observed_at`` seen, and evidence older than the watermark minus
+the look-back is expired. A late event (older, arriving later) still counts if it is inside the
+look-back. The state also remembers the child's current alert (episode and version) so a replay
+or redelivery never makes a new version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MS_PER_DAY = 86_400_000
+
+
+class Outcome(enum.Enum):
+    """What adding one event did to the state."""
+
+    ADDED = "added"
+    DUPLICATE = "duplicate"
+    TOO_OLD = "too_old"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One contributing event, reduced to what the rules and the alert need."""
+
+    event_id: str
+    agency_type: str
+    agency_id: str
+    indicator: str
+    group: str
+    observed_at: int
+    """Event time, milliseconds since the epoch (UTC)."""
+    immediate_risk: bool = False
+    """The observer's own judgement that the child is at immediate risk."""
+    local_authority: str = ""
+
+    def sort_key(self) -> tuple[int, str]:
+        return (self.observed_at, self.event_id)
+
+    def to_alert(self) -> dict[str, Any]:
+        """This evidence as an ``Evidence`` record of the Alert schema."""
+        return {
+            "event_id": self.event_id,
+            "agency_type": self.agency_type,
+            "agency_id": self.agency_id,
+            "indicator": self.indicator,
+            "group": self.group,
+            "observed_at": to_datetime(self.observed_at),
+        }
+
+
+@dataclass(slots=True)
+class AlertState:
+    """The child's current alert of one kind: its episode and its latest published version."""
+
+    episode: int = 0
+    version: int = 0
+    """0 means no open alert in this episode."""
+
+
+@dataclass(slots=True)
+class ChildState:
+    """Everything one worker keeps about one child."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    watermark: int = 0
+    """Newest event time seen (ms); the look-back is measured back from here."""
+    date_of_birth: str | None = None
+    """ISO date, from the newest evidence that gave one."""
+    age_disputed: bool = False
+    alerts: dict[str, AlertState] = field(default_factory=dict)
+    """Current alert per alert kind."""
+    adult_skipped: int = 0
+    """Observations not aggregated because the person was 18 or over on their date."""
+
+    def add(self, item: Evidence, lookback_days: int) -> Outcome:
+        """Add ``item`` unless duplicate or older than the look-back; expire old evidence."""
+        if any(e.event_id == item.event_id for e in self.evidence):
+            return Outcome.DUPLICATE
+        watermark = max(self.watermark, item.observed_at)
+        if item.observed_at < watermark - lookback_days * MS_PER_DAY:
+            return Outcome.TOO_OLD
+        self.watermark = watermark
+        self.evidence.append(item)
+        self.evidence.sort(key=Evidence.sort_key)
+        self.expire(lookback_days)
+        return Outcome.ADDED
+
+    def expire(self, lookback_days: int) -> None:
+        horizon = self.watermark - lookback_days * MS_PER_DAY
+        self.evidence = [e for e in self.evidence if e.observed_at >= horizon]
+
+    def alert(self, kind: str) -> AlertState:
+        return self.alerts.setdefault(kind, AlertState())
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["evidence"] = [list(asdict(e).values()) for e in self.evidence]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ChildState:
+        if not data:
+            return cls()
+        return cls(
+            evidence=[Evidence(*row) for row in data["evidence"]],
+            watermark=data["watermark"],
+            date_of_birth=data["date_of_birth"],
+            age_disputed=data["age_disputed"],
+            alerts={k: AlertState(**v) for k, v in data["alerts"].items()},
+            adult_skipped=data["adult_skipped"],
+        )
+
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MS = dt.timedelta(milliseconds=1)
+
+
+def to_millis(value: dt.datetime) -> int:
+    """Exact milliseconds since the epoch (no float rounding)."""
+    return (value - EPOCH) // _MS
+
+
+def to_datetime(millis: int) -> dt.datetime:
+    return EPOCH + millis * _MS

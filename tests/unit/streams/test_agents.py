@@ -1,0 +1,93 @@
+"""The observation agent through Faust's ``test_context``: in-memory table, captured sends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from unittest.mock import AsyncMock
+
+import pytest
+
+from schemas.codec import EventCodec
+from streams import agents
+from streams.app import app
+
+from .test_concern import CHILD, HEALTH, POLICE, SCHOOL
+
+OBSERVATIONS = EventCodec("observation")
+
+
+@pytest.fixture
+async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, AsyncMock]]:
+    app.finalize()
+    app.flow_control.resume()
+    mocks = {"alerts": AsyncMock(), "deadletter": AsyncMock()}
+    monkeypatch.setattr(agents.alerts_concern, "send", mocks["alerts"])
+    monkeypatch.setattr(agents.deadletter, "send", mocks["deadletter"])
+    agents.counters.clear()
+    agents.child_to_evidence.data.clear()
+    yield mocks
+
+
+async def put(agent: Any, value: bytes, key: bytes | None = CHILD.encode()) -> None:
+    await agent.put(value, key=key, key_serializer="raw", value_serializer="raw")
+
+
+async def test_agent_raises_one_alert_then_a_version_for_new_evidence(
+    sent: dict[str, AsyncMock],
+) -> None:
+    async with agents.aggregate_observations.test_context() as agent:
+        for observation in (SCHOOL, HEALTH, POLICE, HEALTH):
+            await put(agent, OBSERVATIONS.encode(observation))
+    alerts = [EventCodec("alert").decode(c.kwargs["value"]) for c in sent["alerts"].await_args_list]
+    assert [(a["version"], a["level"]) for a in alerts] == [(1, "high"), (2, "high"), (2, "high")]
+    assert {c.kwargs["key"] for c in sent["alerts"].await_args_list} == {CHILD.encode()}
+    assert agents.counters == {"no_alert": 1, "new_version": 2, "resend": 1}
+    sent["deadletter"].assert_not_awaited()
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "error_kind", "message"),
+    [
+        (
+            b"not avro",
+            CHILD.encode(),
+            "NotSingleObjectError",
+            "not Avro single-object encoded: expected C3 01 and an 8-byte fingerprint, "
+            "got 8 bytes starting 6e 6f 74 20 61 76 72 6f",
+        ),
+        (
+            OBSERVATIONS.encode({**SCHOOL, "indicator": "movement.teleported"}),
+            CHILD.encode(),
+            "UnknownIndicatorError",
+            "indicator: 'movement.teleported' is not a code in the indicator catalogue",
+        ),
+        (
+            OBSERVATIONS.encode({**SCHOOL, "child_ref": "943 476 5919"}),
+            b"943 476 5919",
+            "InvalidRecordError",
+            "child_ref: not a pseudonym (64 lowercase hex digits of HMAC-SHA256); "
+            "got 12 characters",
+        ),
+        (
+            OBSERVATIONS.encode(SCHOOL),
+            b"another-key",
+            "InvalidRecordError",
+            "key: missing or not the record's child_ref; events are keyed by child_ref",
+        ),
+    ],
+)
+async def test_bad_input_is_dead_lettered_whole_and_the_agent_carries_on(
+    sent: dict[str, AsyncMock], value: bytes, key: bytes, error_kind: str, message: str
+) -> None:
+    async with agents.aggregate_observations.test_context() as agent:
+        await put(agent, value, key)
+        await put(agent, OBSERVATIONS.encode(SCHOOL))
+        await put(agent, OBSERVATIONS.encode(HEALTH))
+    (call,) = sent["deadletter"].await_args_list
+    record = EventCodec("dead_letter").decode(call.kwargs["value"])
+    assert (record["payload"], record["key"]) == (value, key)
+    assert (record["error_kind"], record["error_message"]) == (error_kind, message)
+    assert record["consumer"] == "worker"
+    assert agents.counters["dead_letter"] == 1
+    assert sent["alerts"].await_count == 1

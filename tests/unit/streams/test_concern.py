@@ -1,0 +1,138 @@
+"""One observation at a time through ``observe``: versions, duplicates, late events, expiry, age."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from schemas.catalogue import default_catalogue
+from schemas.codec import EventCodec
+from streams.alerts import alert_id
+from streams.concern import Result, observe
+from streams.evidence import ChildState
+from streams.rules import RuleConfig
+
+from .conftest import T0
+
+CHILD = hashlib.sha256(b"child").hexdigest()
+CONFIG = RuleConfig()
+ALERTS = EventCodec("alert")
+
+
+def obs(
+    event_id: str, indicator: str, agency: str = "school:s1", day: int = 0, **extra: Any
+) -> dict[str, Any]:
+    agency_type, agency_id = agency.split(":")
+    when = T0 + dt.timedelta(days=day)
+    return {
+        "event_id": event_id,
+        "child_ref": CHILD,
+        "indicator": indicator,
+        "agency": {"id": agency_id, "type": agency_type},
+        "observed_at": when,
+        "reported_at": when,
+        "local_authority": "W06000015",
+        "date_of_birth": None,
+        "age_disputed": False,
+        "immediate_risk": False,
+        "source_ref": None,
+        **extra,
+    }
+
+
+SCHOOL = obs("e1", "movement.short_school_registration_then_removed")
+HEALTH = obs("e2", "health.controlling_companion", "health:hb1", day=3)
+POLICE = obs("e3", "control.long_working_hours", "police:p1", day=5)
+
+
+def run(state: ChildState, *observations: dict[str, Any]) -> list[Any]:
+    return [observe(state, o, default_catalogue(), CONFIG) for o in observations]
+
+
+def test_first_alert_then_new_versions_of_the_same_alert() -> None:
+    state = ChildState()
+    first, second, third = run(state, SCHOOL, HEALTH, POLICE)
+    assert (first.result, first.alert) == (Result.NO_ALERT, None)
+    assert second.result is Result.NEW_VERSION and third.result is Result.NEW_VERSION
+    assert (
+        second.alert["alert_id"]
+        == third.alert["alert_id"]
+        == alert_id(CHILD, "combined_concern", 0)
+    )
+    assert (second.alert["version"], third.alert["version"]) == (1, 2)
+    assert [e["event_id"] for e in third.alert["evidence"]] == ["e1", "e2", "e3"]
+    assert third.alert["level"] == "high"
+    assert third.alert["rule_id"] == "concern.possible_trafficking"
+    assert third.alert["raised_at"] == POLICE["observed_at"]
+    assert "home_office_duty_to_notify" in third.alert["actions"]
+
+
+def test_a_duplicate_resends_the_current_version_byte_for_byte() -> None:
+    state = ChildState()
+    *_, latest = run(state, SCHOOL, HEALTH, POLICE)
+    (again,) = run(state, HEALTH)
+    assert again.result is Result.RESEND
+    assert ALERTS.encode(again.alert) == ALERTS.encode(latest.alert)
+    assert state.alert("combined_concern").version == 2
+
+
+def test_replaying_everything_on_restored_state_makes_no_new_version() -> None:
+    state = ChildState()
+    run(state, SCHOOL, HEALTH, POLICE)
+    restored = ChildState.from_json(state.to_json())
+    assert restored == state
+    replay = run(restored, SCHOOL, HEALTH, POLICE)
+    assert [s.result for s in replay] == [Result.RESEND] * 3
+    assert {s.alert["version"] for s in replay} == {2}
+
+
+def test_a_late_event_inside_the_lookback_counts() -> None:
+    state = ChildState()
+    run(state, HEALTH, POLICE)  # day 3 and day 5
+    (late,) = run(state, obs("e0", "docs.held_by_someone_else", "police:p1", day=-300))
+    assert late.result is Result.NEW_VERSION
+    assert [e["event_id"] for e in late.alert["evidence"]] == ["e0", "e2", "e3"]
+
+
+def test_a_late_event_outside_the_lookback_is_ignored() -> None:
+    state = ChildState()
+    run(state, HEALTH, POLICE)
+    (late,) = run(state, obs("e0", "docs.held_by_someone_else", "police:p1", day=-361))
+    assert (late.result, late.alert) == (Result.TOO_OLD, None)
+    assert [e.event_id for e in state.evidence] == ["e2", "e3"]
+
+
+def test_expired_evidence_ends_the_episode_and_a_new_alert_gets_a_new_id() -> None:
+    state = ChildState()
+    *_, old = run(state, SCHOOL, HEALTH)
+    (quiet,) = run(state, obs("e4", "say_behave.mood_swings", day=400))
+    assert quiet.result is Result.NO_ALERT
+    assert [e.event_id for e in state.evidence] == ["e4"]
+    (fresh,) = run(state, obs("e5", "say_behave.no_peer_friends", "health:hb1", day=401))
+    assert (
+        fresh.alert["alert_id"] == alert_id(CHILD, "combined_concern", 1) != old.alert["alert_id"]
+    )
+    assert fresh.alert["version"] == 1
+
+
+def test_an_adult_observation_is_counted_not_aggregated() -> None:
+    state = ChildState()
+    adult = obs("e9", "control.long_working_hours", "police:p1", date_of_birth=dt.date(2000, 1, 1))
+    (step,) = run(state, adult)
+    assert step.result is Result.ADULT
+    assert (state.evidence, state.adult_skipped) == ([], 1)
+
+
+def test_a_disputed_age_is_treated_as_a_child() -> None:
+    state = ChildState()
+    disputed = obs(
+        "e9",
+        "control.seen_in_inappropriate_places",
+        "police:p1",
+        date_of_birth=dt.date(2000, 1, 1),
+        age_disputed=True,
+    )
+    (step,) = run(state, disputed)
+    assert step.result is Result.NEW_VERSION
+    assert step.alert["level"] == "critical"
