@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import faust
-
 from streams.app import app, settings
 
 child_to_evidence = app.Table(
     "child_to_evidence",
     default=None,
-    schema=faust.Schema(key_serializer="raw", value_serializer="json"),
+    # Faust derives the changelog's serializers from key_type/value_type and ignores a Schema's:
+    # bytes keys mean "raw"; values are JSON.
+    key_type=bytes,
     partitions=settings.topic_partitions,
 )

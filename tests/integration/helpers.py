@@ -1,0 +1,85 @@
+"""Helpers for integration tests: the project's own processes, and reading topics to the end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def background(
+    argv: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``argv`` with ``env`` added, output to ``log``; SIGTERM then SIGKILL it on exit."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def safeguard(*args: str) -> list[str]:
+    return [sys.executable, "-m", "safeguard", *args]
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, what: str, log: Path | None = None
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with the log's tail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.5)
+    tail = ""
+    if log is not None and log.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
+
+
+class TopicReader:
+    """Reads every record of a topic from the beginning, keeping what it has read."""
+
+    def __init__(self, servers: str, topic: str) -> None:
+        self.records: list[Any] = []
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=servers, auto_offset_reset="earliest", enable_auto_commit=False
+        )
+        self._consumer.subscribe([topic])
+
+    def poll(self) -> list[Any]:
+        for batch in self._consumer.poll(timeout_ms=500).values():
+            self.records.extend(batch)
+        return self.records
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def publish(servers: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
+    for key, value in records:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
