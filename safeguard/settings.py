@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(
         default=8, ge=1, description="Partitions of every topic the project creates."
     )
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of every topic (3 on a production cluster)."
+    )
 
     # Topics (every event is keyed by child_ref; co-partitioned topics share topic_partitions)
     topic_observations: str = Field(default="safeguarding.observations.v1")

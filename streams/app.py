@@ -22,6 +22,7 @@ app = faust.App(
     store=settings.worker_store,
     datadir=str(settings.worker_dir),
     topic_partitions=settings.topic_partitions,
+    topic_replication_factor=settings.topic_replication_factor,
     consumer_auto_offset_reset="earliest",
     broker_session_timeout=settings.worker_session_timeout,
     broker_heartbeat_interval=max(1.0, settings.worker_session_timeout / 5),

@@ -56,7 +56,10 @@ def ensure_topics(s: Settings) -> list[str]:
         existing = set(admin.list_topics())
         missing = [
             NewTopic(
-                name, num_partitions=s.topic_partitions, replication_factor=1, topic_configs=config
+                name,
+                num_partitions=s.topic_partitions,
+                replication_factor=s.topic_replication_factor,
+                topic_configs=config,
             )
             for name, config in topic_specs(s).items()
             if name not in existing
