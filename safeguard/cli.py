@@ -5,6 +5,7 @@ safeguard infra status   show both, with log paths and the database DSN
 safeguard infra down     stop what ``up`` started
 safeguard topics create  create the project's topics (safe to repeat)
 safeguard worker         run the stream processor
+safeguard import schools FILE.csv   publish school reference data
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
@@ -25,6 +27,8 @@ from safeguard.settings import load_settings
 app = typer.Typer(help="safeguard-stream: multi-agency safeguarding event pipeline.")
 infra_app = typer.Typer(help="Local Kafka broker and PostgreSQL cluster.")
 topics_app = typer.Typer(help="The project's Kafka topics.")
+import_app = typer.Typer(help="Import agency and reference data files.")
+app.add_typer(import_app, name="import")
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 
@@ -123,6 +127,43 @@ def topics_create() -> None:
     created = ensure_topics(settings)
     for name in topic_specs(settings):
         console.print(f"{'created' if name in created else 'exists '} {name}", highlight=False)
+
+
+@import_app.command("schools")
+@friendly_errors
+def import_schools(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Schools CSV.")],
+) -> None:
+    """Publish school reference data (school_id,name,local_authority,near_port_of_entry)."""
+    settings = load_settings()
+    from producers.schools import read_schools
+    from streams.topics import ensure_topics
+
+    parsed = read_schools(file)
+    for line, reason in parsed.rejected:
+        err.print(f"{file.name}:{line}: rejected: {reason}", highlight=False, markup=False)
+    ensure_topics(settings)
+    _publish(settings.kafka_servers, settings.topic_schools, parsed.records)
+    console.print(
+        f"published {len(parsed.records)} schools to {settings.topic_schools}; "
+        f"rejected {len(parsed.rejected)}",
+        highlight=False,
+    )
+    if parsed.rejected:
+        raise typer.Exit(1)
+
+
+def _publish(servers: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    from kafka import KafkaProducer
+    from rich.progress import track
+
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
+    try:
+        for key, value in track(records, description="publishing", console=err):
+            producer.send(topic, key=key, value=value)
+        producer.flush()
+    finally:
+        producer.close()
 
 
 def _print_status(services: list[infra.ServiceStatus]) -> None:

@@ -8,6 +8,7 @@ starts nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -53,6 +54,14 @@ class Settings(BaseSettings):
     topic_alerts_education: str = Field(default="safeguarding.alerts.education.v1")
     topic_deadletter: str = Field(default="safeguarding.deadletter.v1")
     topic_alert_actions: str = Field(default="safeguarding.alert-actions.v1")
+    topic_education_signals: str = Field(
+        default="safeguarding.internal.education-signals.v1",
+        description="Internal: deadline-due and family-move signals, keyed by child_ref.",
+    )
+    topic_family_departures: str = Field(
+        default="safeguarding.internal.family-departures.v1",
+        description="Internal: deregistrations of travelling families, keyed by family_group_ref.",
+    )
 
     # Stream worker
     app_id: str = Field(default="safeguard-stream", description="Faust app id and group id.")
@@ -81,6 +90,36 @@ class Settings(BaseSettings):
     )
     transition_window_days: int = Field(
         default=183, ge=0, description="Plan the transition at 18 when it is this close."
+    )
+
+    # Missing-from-education patterns (defaults: domain notes section 2.6)
+    short_registration_max_school_days: int = Field(
+        default=65, ge=1, description="A stay this short or shorter is a short stay (about a term)."
+    )
+    repeated_registrations_window_days: int = Field(default=365, ge=1)
+    repeated_registrations_min_schools: int = Field(default=3, ge=2)
+    repeated_registrations_min_local_authorities: int = Field(default=2, ge=2)
+    no_destination_school_days: int = Field(
+        default=10, ge=1, description="School days to wait for a new registration."
+    )
+    absence_return_school_days: int = Field(
+        default=10, ge=1, description="Continuous unauthorised absence returned to the LA."
+    )
+    absence_deletion_school_days: int = Field(
+        default=20, ge=1, description="Continuous absence that raises the level."
+    )
+    family_window_days: int = Field(
+        default=5, ge=0, description="Days within which siblings' departures are one family move."
+    )
+    school_calendar_file: Path | None = Field(
+        default=None, description="CSV of school holidays per local authority (see README)."
+    )
+    education_sweep_seconds: float = Field(
+        default=30.0, gt=0, description="How often pending deadlines are checked."
+    )
+    clock: dt.datetime | None = Field(
+        default=None,
+        description="Fixed 'now' (ISO 8601 with zone) for tests and demos; unset: real time.",
     )
 
     # PostgreSQL

@@ -62,6 +62,8 @@ class AlertState:
     episode: int = 0
     version: int = 0
     """0 means no open alert in this episode."""
+    digest: str = ""
+    """Fingerprint of the published content, where a version is decided by content."""
 
 
 @dataclass(slots=True)

@@ -30,6 +30,17 @@ school_registrations = _topic(settings.topic_school_registrations)
 alerts_concern = _topic(settings.topic_alerts_concern)
 alerts_education = _topic(settings.topic_alerts_education)
 deadletter = _topic(settings.topic_deadletter)
+education_signals = _topic(settings.topic_education_signals)
+family_departures = _topic(settings.topic_family_departures)
+#: One stream for the registration agent: roll changes and the signals about the same children
+#: (both keyed by child_ref and co-partitioned), so every change to a child's registration state
+#: happens in one place, on the partition's owner.
+registrations_and_signals = app.topic(
+    settings.topic_school_registrations,
+    settings.topic_education_signals,
+    key_serializer="raw",
+    value_serializer="raw",
+)
 
 
 def topic_specs(s: Settings) -> dict[str, dict[str, str]]:
@@ -43,6 +54,8 @@ def topic_specs(s: Settings) -> dict[str, dict[str, str]]:
         s.topic_alerts_education: {},
         s.topic_deadletter: {"retention.ms": "-1"},  # kept until someone replays or clears it
         s.topic_alert_actions: {},
+        s.topic_education_signals: {},
+        s.topic_family_departures: {},
     }
 
 

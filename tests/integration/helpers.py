@@ -83,3 +83,23 @@ def publish(servers: str, topic: str, records: list[tuple[bytes | None, bytes]])
         producer.send(topic, key=key, value=value)
     producer.flush()
     producer.close()
+
+
+def consumed_all(servers: str, group: str, topic: str) -> bool:
+    """True once ``group`` has committed offsets at the end of every partition of ``topic``."""
+    from kafka import KafkaAdminClient
+    from kafka.structs import TopicPartition
+
+    probe = KafkaConsumer(bootstrap_servers=servers)
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    try:
+        partitions = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic) or ()]
+        ends = probe.end_offsets(partitions)
+        committed = admin.list_group_offsets({group: None}).get(group, {})
+        return all(
+            end == 0 or (tp in committed and committed[tp].offset >= end)
+            for tp, end in ends.items()
+        )
+    finally:
+        probe.close()
+        admin.close()

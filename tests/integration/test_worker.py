@@ -83,6 +83,9 @@ def worker_env(
         "SAFEGUARD_TOPIC_ALERTS_EDUCATION": f"{prefix}.alerts.education",
         "SAFEGUARD_TOPIC_DEADLETTER": f"{prefix}.deadletter",
         "SAFEGUARD_TOPIC_ALERT_ACTIONS": f"{prefix}.alert-actions",
+        "SAFEGUARD_TOPIC_EDUCATION_SIGNALS": f"{prefix}.education-signals",
+        "SAFEGUARD_TOPIC_FAMILY_DEPARTURES": f"{prefix}.family-departures",
+        "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
     }
     subprocess.run(
         safeguard("topics", "create"), env={**os.environ, **env}, check=True, capture_output=True

@@ -1,0 +1,98 @@
+"""A child's school registration history: the plain state behind missing-from-education alerts.
+
+Holds the child's registration events (de-duplicated by ``event_id``, kept for the repeated-
+registration window), the deadlines still pending (a deregistration waiting for a new
+registration, a travelling family's departure waiting to see if siblings left too), the
+departures confirmed as family moves, the movement observations already handed to the
+combined-concern evidence, and the current education alert.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from streams.evidence import AlertState
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One registration event, reduced to what the patterns need."""
+
+    event_id: str
+    kind: str
+    """registered, deregistered or continuous_absence."""
+    school_id: str
+    local_authority: str
+    date: str
+    """Effective date, ISO format."""
+    destination: str | None = None
+    ground: str | None = None
+    absence_days: int | None = None
+    family_group_ref: str | None = None
+    family_travelling: bool = False
+
+    @property
+    def day(self) -> dt.date:
+        return dt.date.fromisoformat(self.date)
+
+    @property
+    def destination_unknown(self) -> bool:
+        return self.kind == "deregistered" and self.destination is None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A deadline: on ``due`` (ISO date) the child's agent looks at ``event_id`` again."""
+
+    kind: str
+    """no_destination or family_window."""
+    event_id: str
+    due: str
+
+
+@dataclass(slots=True)
+class EducationState:
+    registrations: list[Registration] = field(default_factory=list)
+    pending: list[Pending] = field(default_factory=list)
+    family_moves: list[str] = field(default_factory=list)
+    """Departure event ids confirmed as part of a family moving together."""
+    injected: list[str] = field(default_factory=list)
+    """Ids of movement observations already published for the combined concern."""
+    alert: AlertState = field(default_factory=AlertState)
+
+    def add(self, item: Registration, keep_days: int) -> bool:
+        """Add ``item`` unless it is a duplicate; drop events older than ``keep_days``."""
+        if any(r.event_id == item.event_id for r in self.registrations):
+            return False
+        self.registrations.append(item)
+        self.registrations.sort(key=lambda r: (r.date, r.event_id))
+        horizon = (self.registrations[-1].day - dt.timedelta(days=keep_days)).isoformat()
+        self.registrations = [r for r in self.registrations if r.date >= horizon]
+        return True
+
+    def schedule(self, pending: Pending) -> None:
+        if pending not in self.pending:
+            self.pending.append(pending)
+
+    def next_due(self) -> str | None:
+        return min((p.due for p in self.pending), default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["registrations"] = [list(asdict(r).values()) for r in self.registrations]
+        data["pending"] = [list(asdict(p).values()) for p in self.pending]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> EducationState:
+        if not data:
+            return cls()
+        return cls(
+            registrations=[Registration(*row) for row in data["registrations"]],
+            pending=[Pending(*row) for row in data["pending"]],
+            family_moves=list(data["family_moves"]),
+            injected=list(data["injected"]),
+            alert=AlertState(**data["alert"]),
+        )

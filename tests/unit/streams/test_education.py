@@ -1,0 +1,285 @@
+"""Missing-from-education patterns as tables of cases on both sides of each threshold."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from safeguard.errors import ConfigError
+from schemas.codec import EventCodec
+from streams import education
+from streams.education import EducationConfig, evaluate, family_members_to_notify, step
+from streams.registrations import EducationState, Pending
+from streams.schooldays import SchoolCalendar, load_calendar
+
+CHILD = "c" * 64
+CAL = SchoolCalendar()
+CONFIG = EducationConfig()
+MON = dt.date(2026, 1, 5)  # a Monday
+PORT_SCHOOL = "6610001"
+
+
+def near_port(school_id: str) -> bool:
+    return school_id == PORT_SCHOOL
+
+
+def reg(
+    event_id: str,
+    kind: str,
+    day: dt.date,
+    school: str = "6812345",
+    la: str = "W06000015",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "child_ref": CHILD,
+        "school_id": school,
+        "local_authority": la,
+        "kind": kind,
+        "effective_date": day,
+        "reported_at": dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC),
+        "deletion_ground": None,
+        "destination_school_id": None,
+        "absence_school_days": None,
+        "family_group_ref": None,
+        "family_travelling": False,
+        **extra,
+    }
+
+
+def history(*records: dict[str, Any]) -> EducationState:
+    state = EducationState()
+    for record in records:
+        education.record_registration(state, record, CONFIG)
+    return state
+
+
+def found(state: EducationState, today: dt.date) -> list[tuple[str, str]]:
+    return [(f.rule.id, f.level) for f in evaluate(state, today, CAL, CONFIG, near_port)]
+
+
+def school_day(n: int) -> dt.date:
+    return CAL.add_school_days(MON, n, "W06000015")
+
+
+LATER = dt.date(2027, 6, 1)  # every deadline has passed
+
+CASES = {
+    "short stay of 65 school days, destination unknown": (
+        [reg("r", "registered", MON), reg("d", "deregistered", school_day(65))],
+        LATER,
+        [("education.short_stay", "medium"), ("education.no_destination", "medium")],
+    ),
+    "a stay of 66 school days is not short": (
+        [reg("r", "registered", MON), reg("d", "deregistered", school_day(66))],
+        LATER,
+        [("education.no_destination", "medium")],
+    ),
+    "a known destination is neither short stay nor missing": (
+        [
+            reg("r", "registered", MON),
+            reg("d", "deregistered", school_day(5), destination_school_id="6812999"),
+        ],
+        LATER,
+        [],
+    ),
+    "not yet missing on the 10th school day": (
+        [reg("d", "deregistered", MON)],
+        school_day(10),
+        [],
+    ),
+    "missing the day after the 10th school day": (
+        [reg("d", "deregistered", MON)],
+        school_day(10) + dt.timedelta(days=1),
+        [("education.no_destination", "medium")],
+    ),
+    "a registration on the 10th school day cancels it": (
+        [reg("d", "deregistered", MON), reg("n", "registered", school_day(10), school="6819999")],
+        LATER,
+        [],
+    ),
+    "a registration on the 11th school day comes too late": (
+        [reg("d", "deregistered", MON), reg("n", "registered", school_day(11), school="6819999")],
+        LATER,
+        [("education.no_destination", "medium")],
+    ),
+    "three schools in a year": (
+        [
+            reg("a", "registered", MON, school="1"),
+            reg("b", "registered", MON + dt.timedelta(100), school="2"),
+            reg("c", "registered", MON + dt.timedelta(365), school="3"),
+        ],
+        LATER,
+        [("education.repeated_registration", "medium")],
+    ),
+    "three schools, but the first outside the year": (
+        [
+            reg("a", "registered", MON, school="1"),
+            reg("b", "registered", MON + dt.timedelta(100), school="2"),
+            reg("c", "registered", MON + dt.timedelta(366), school="3"),
+        ],
+        LATER,
+        [],
+    ),
+    "two local authorities in a year": (
+        [
+            reg("a", "registered", MON, school="1"),
+            reg("b", "registered", MON + dt.timedelta(30), school="2", la="W06000011"),
+        ],
+        LATER,
+        [("education.repeated_registration", "low")],
+    ),
+    "9 days' absence is not returned": (
+        [reg("x", "continuous_absence", MON, absence_school_days=9)],
+        LATER,
+        [],
+    ),
+    "10 days' absence": (
+        [reg("x", "continuous_absence", MON, absence_school_days=10)],
+        LATER,
+        [("education.continuous_absence", "low")],
+    ),
+    "19 days' absence": (
+        [reg("x", "continuous_absence", MON, absence_school_days=19)],
+        LATER,
+        [("education.continuous_absence", "low")],
+    ),
+    "20 days' absence raises the level": (
+        [reg("x", "continuous_absence", MON, absence_school_days=20)],
+        LATER,
+        [("education.continuous_absence", "medium")],
+    ),
+    "a school near a port raises the level one step": (
+        [reg("x", "continuous_absence", MON, school=PORT_SCHOOL, absence_school_days=10)],
+        LATER,
+        [("education.continuous_absence", "medium")],
+    ),
+}
+
+
+@pytest.mark.parametrize(("records", "today", "expected"), CASES.values(), ids=CASES.keys())
+def test_pattern_cases(
+    records: list[dict[str, Any]], today: dt.date, expected: list[tuple[str, str]]
+) -> None:
+    assert found(history(*records), today) == expected
+
+
+def test_a_missing_deadline_is_scheduled_the_day_after_the_10th_school_day() -> None:
+    state = history(reg("d", "deregistered", MON))
+    assert found(state, MON) == []
+    assert state.pending == [Pending("no_destination", "d", "2026-01-20")]
+    assert state.next_due() == "2026-01-20"
+
+
+def test_a_travelling_familys_departure_waits_for_its_siblings() -> None:
+    departure = reg("d", "deregistered", MON, family_group_ref="f" * 64, family_travelling=True)
+    state = history(departure)
+    assert Pending("family_window", "d", "2026-01-11") in state.pending
+    assert found(state, dt.date(2026, 1, 10)) == []  # held while siblings may follow
+    state.family_moves.append("d")
+    (finding,) = evaluate(state, LATER, CAL, CONFIG, near_port)
+    assert (finding.rule.id, finding.level, finding.family_move) == (
+        "education.family_move",
+        "low",
+        True,
+    )
+
+
+def test_a_lone_travelling_child_is_judged_after_the_window() -> None:
+    departure = reg("d", "deregistered", MON, family_group_ref="f" * 64, family_travelling=True)
+    assert found(history(departure), LATER) == [("education.no_destination", "medium")]
+
+
+@pytest.mark.parametrize(
+    ("departures", "expected"),
+    [
+        ([("a", "e1", "2026-01-05"), ("b", "e2", "2026-01-10")], [("a", "e1"), ("b", "e2")]),
+        ([("a", "e1", "2026-01-05"), ("b", "e2", "2026-01-11")], []),
+        ([("a", "e1", "2026-01-05"), ("a", "e2", "2026-01-06")], []),
+    ],
+)
+def test_family_members_within_the_window(
+    departures: list[tuple[str, str, str]], expected: list[tuple[str, str]]
+) -> None:
+    assert family_members_to_notify(departures, 5) == expected
+
+
+def run(state: EducationState, today: dt.date, *, resend: bool = False) -> education.EducationStep:
+    return step(state, CHILD, today, CAL, CONFIG, near_port, resend=resend)
+
+
+def test_versions_concern_observations_and_resend() -> None:
+    state = history(reg("r", "registered", MON), reg("d", "deregistered", school_day(20)))
+    first = run(state, school_day(20))
+    assert first.new_version and first.alert is not None
+    assert (first.alert["version"], first.alert["rule_id"], first.alert["level"]) == (
+        1,
+        "education.short_stay",
+        "medium",
+    )
+    assert [e["event_id"] for e in first.alert["evidence"]] == ["r", "d"]
+    assert first.alert["actions"] == [
+        "report_child_at_risk",
+        "share_with_agencies",
+        "missing_education_enquiries",
+    ]
+    assert [(o["event_id"], o["indicator"], o["agency"]) for o in first.concern_observations] == [
+        (
+            "edu-education.short_stay-d",
+            "movement.short_school_registration_then_removed",
+            {"id": "W06000015", "type": "local_authority"},
+        ),
+    ]
+    assert first.next_due == "2026-02-17"
+
+    again = run(state, school_day(20), resend=True)
+    codec = EventCodec("alert")
+    assert not again.new_version and codec.encode(again.alert) == codec.encode(first.alert)
+    assert again.concern_observations == []
+
+    due = run(state, dt.date(2026, 2, 17))
+    assert due.new_version and due.alert["version"] == 2
+    assert due.alert["alert_id"] == first.alert["alert_id"]
+    assert [o["indicator"] for o in due.concern_observations] == [
+        "movement.unknown_destination_on_leaving"
+    ]
+    assert due.next_due is None
+
+
+def test_a_family_move_is_alerted_but_never_enters_the_concern_evidence() -> None:
+    state = history(
+        reg("d", "deregistered", MON, family_group_ref="f" * 64, family_travelling=True)
+    )
+    state.family_moves.append("d")
+    result = run(state, LATER)
+    assert result.alert is not None and result.alert["family_move"] is True
+    assert (result.alert["level"], result.alert["actions"]) == (
+        "low",
+        ["missing_education_enquiries"],
+    )
+    assert result.concern_observations == []
+
+
+def test_weekends_and_holidays_are_not_school_days(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.csv"
+    path.write_text(
+        "local_authority,first_day,last_day\nW06000015,2026-01-06,2026-01-07  # inset\n"
+    )
+    calendar = load_calendar(path)
+    assert calendar.add_school_days(dt.date(2026, 1, 2), 1, "W06000015") == dt.date(2026, 1, 5)
+    assert calendar.add_school_days(dt.date(2026, 1, 5), 1, "W06000015") == dt.date(2026, 1, 8)
+    assert calendar.add_school_days(dt.date(2026, 1, 5), 1, "W06000011") == dt.date(2026, 1, 6)
+
+
+def test_a_bad_calendar_row_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.csv"
+    path.write_text("local_authority,first_day,last_day\nW06000015,2026-13-01,2026-01-07\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"calendar\.csv:2: 'W06000015,2026-13-01,2026-01-07': month must be in 1\.\.12",
+    ):
+        load_calendar(path)
