@@ -204,6 +204,10 @@ async def match_family_moves(stream: Any) -> None:
 
 
 @app.timer(interval=settings.education_sweep_seconds)  # type: ignore[untyped-decorator]
+async def sweep_deadlines_periodically() -> None:
+    await sweep_deadlines()
+
+
 async def sweep_deadlines() -> None:
     """Emit a "deadline due" signal for each child whose pending deadline has come.
 

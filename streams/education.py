@@ -125,6 +125,7 @@ def evaluate(
     found: list[Finding] = []
     for departure in (r for r in state.registrations if r.destination_unknown):
         if departure.event_id in state.family_moves:
+            state.pending = [p for p in state.pending if p.event_id != departure.event_id]
             found.append(_family_move(departure))
         elif departure.event_id not in held:
             found.extend(_departure_findings(state, departure, today, calendar, config))
@@ -190,6 +191,12 @@ def _departure_findings(
         )
     elif not moved_on:
         state.schedule(Pending("no_destination", departure.event_id, _after(deadline)))
+    else:  # a registration in time cancels the deadline
+        state.pending = [
+            p
+            for p in state.pending
+            if (p.kind, p.event_id) != ("no_destination", departure.event_id)
+        ]
     return found
 
 

@@ -140,3 +140,43 @@ def test_a_pending_deadline_survives_a_restart_and_fires_exactly_once(
         "within 10 school days (by 2026-09-21)."
     ]
     education.close()
+
+
+def test_siblings_of_a_travelling_family_get_a_family_move_alert_and_no_concern(
+    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    family = "f" * 64
+    env = {**worker_env, "SAFEGUARD_CLOCK": "2026-09-10T12:00:00+00:00"}
+    education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    observations = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    log = tmp_path / "worker.log"
+    departures = [
+        registration(
+            n,
+            f"d{n}",
+            "deregistered",
+            MON + dt.timedelta(days=n - 20),
+            "6614002",
+            family_group_ref=family,
+            family_travelling=True,
+        )
+        for n in (20, 21)
+    ]
+    with background(safeguard("worker"), env, log):
+        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"], departures)
+        wait_for(lambda: len(education.poll()) >= 2, 90, "both family-move alerts", log)
+
+    alerts = sorted(
+        (ALERTS.decode(r.value) for r in education.records), key=lambda a: a["child_ref"]
+    )
+    assert {a["child_ref"] for a in alerts} == {child(20), child(21)}
+    for alert in alerts:
+        assert (alert["rule_id"], alert["level"], alert["family_move"]) == (
+            "education.family_move",
+            "low",
+            True,
+        )
+        assert alert["actions"] == ["missing_education_enquiries"]
+    assert observations.poll() == []  # a family move never enters the concern evidence
+    education.close()
+    observations.close()

@@ -283,3 +283,14 @@ def test_a_bad_calendar_row_names_the_line(tmp_path: Path) -> None:
         match=r"calendar\.csv:2: 'W06000015,2026-13-01,2026-01-07': month must be in 1\.\.12",
     ):
         load_calendar(path)
+
+
+def test_a_registration_in_time_removes_the_pending_deadline() -> None:
+    state = history(reg("d", "deregistered", MON))
+    assert found(state, MON) == []
+    assert [p.kind for p in state.pending] == ["no_destination"]
+    education.record_registration(
+        state, reg("n", "registered", school_day(3), school="6819999"), CONFIG
+    )
+    assert found(state, MON) == []
+    assert state.pending == []

@@ -1,0 +1,125 @@
+"""The registration agent and the deadline sweep, through ``test_context``, on a set clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from unittest.mock import AsyncMock
+
+import pytest
+
+from schemas.codec import EventCodec
+from streams import agents, clock
+from streams.app import app, settings
+
+from .test_education import CHILD, MON, reg
+
+REGISTRATIONS = EventCodec("school_registration")
+ALERTS = EventCodec("alert")
+
+
+@pytest.fixture
+def at() -> Iterator[list[dt.datetime]]:
+    """The worker's clock, as a one-item list the test moves forward."""
+    now = [dt.datetime.combine(MON, dt.time(12), tzinfo=dt.UTC)]
+    clock.set_clock(lambda: now[0])
+    yield now
+    clock.set_clock(lambda: dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, AsyncMock]]:
+    app.finalize()
+    app.flow_control.resume()
+    agents.directory.ready.set()
+    mocks = {name: AsyncMock() for name in ("alerts", "signals", "observations", "family", "dead")}
+    monkeypatch.setattr(agents.alerts_education, "send", mocks["alerts"])
+    monkeypatch.setattr(agents.education_signals, "send", mocks["signals"])
+    monkeypatch.setattr(agents.observations, "send", mocks["observations"])
+    monkeypatch.setattr(agents.family_departures, "send", mocks["family"])
+    monkeypatch.setattr(agents.deadletter, "send", mocks["dead"])
+    for table in (agents.child_to_registrations, agents.child_to_deadline):
+        table.data.clear()
+    yield mocks
+
+
+async def put(agent: Any, value: bytes, topic: str) -> None:
+    """Put a record into the agent as if read from ``topic`` (the agent dispatches by topic)."""
+    to_message = agent.to_message
+
+    def on_topic(*args: Any, **kwargs: Any) -> Any:
+        message = to_message(*args, **kwargs)
+        message.topic = topic
+        return message
+
+    agent.to_message = on_topic
+    try:
+        await agent.put(value, key=CHILD.encode(), key_serializer="raw", value_serializer="raw")
+    finally:
+        agent.to_message = to_message
+
+
+REG_TOPIC = settings.topic_school_registrations
+SIGNAL_TOPIC = settings.topic_education_signals
+
+
+async def test_a_deadline_fires_from_the_sweep_with_no_further_registration(
+    sent: dict[str, AsyncMock], at: list[dt.datetime]
+) -> None:
+    key = CHILD.encode()
+    async with agents.track_registrations.test_context() as agent:
+        await put(agent, REGISTRATIONS.encode(reg("d", "deregistered", MON)), REG_TOPIC)
+        assert agents.child_to_deadline[key] == "2026-01-20"
+        await agents.sweep_deadlines()
+        sent["signals"].assert_not_awaited()  # not due yet
+
+        at[0] = dt.datetime(2026, 1, 20, 7, tzinfo=dt.UTC)
+        await agents.sweep_deadlines()
+        (call,) = sent["signals"].await_args_list
+        assert call.kwargs == {"key": key, "value": agents.DEADLINE_DUE}
+
+        await put(agent, agents.DEADLINE_DUE, SIGNAL_TOPIC)
+        # A second signal (another worker's sweep, a standby copy) changes nothing.
+        await put(agent, agents.DEADLINE_DUE, SIGNAL_TOPIC)
+
+    (alert_call,) = sent["alerts"].await_args_list
+    alert = ALERTS.decode(alert_call.kwargs["value"])
+    assert (alert["rule_id"], alert["level"], alert["version"]) == (
+        "education.no_destination",
+        "medium",
+        1,
+    )
+    assert key not in agents.child_to_deadline
+    (observation_call,) = sent["observations"].await_args_list
+    observation = EventCodec("observation").decode(observation_call.kwargs["value"])
+    assert observation["indicator"] == "movement.unknown_destination_on_leaving"
+    assert observation["agency"] == {"id": "W06000015", "type": "local_authority"}
+
+
+async def test_a_registration_in_time_cancels_the_deadline(
+    sent: dict[str, AsyncMock], at: list[dt.datetime]
+) -> None:
+    key = CHILD.encode()
+    async with agents.track_registrations.test_context() as agent:
+        for record in (
+            reg("d", "deregistered", MON),
+            reg("n", "registered", MON + dt.timedelta(days=3), school="6819999"),
+        ):
+            await put(agent, REGISTRATIONS.encode(record), REG_TOPIC)
+    assert key not in agents.child_to_deadline
+    at[0] = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    await agents.sweep_deadlines()
+    sent["signals"].assert_not_awaited()
+    sent["alerts"].assert_not_awaited()
+
+
+async def test_an_undecodable_registration_is_dead_lettered(
+    sent: dict[str, AsyncMock], at: list[dt.datetime]
+) -> None:
+    async with agents.track_registrations.test_context() as agent:
+        await put(agent, b"\xc3\x01" + bytes(8), REG_TOPIC)
+    (call,) = sent["dead"].await_args_list
+    record = EventCodec("dead_letter").decode(call.kwargs["value"])
+    assert record["error_kind"] == "UnknownFingerprintError"
+    assert record["payload"] == b"\xc3\x01" + bytes(8)
