@@ -5,7 +5,10 @@ safeguard infra status   show both, with log paths and the database DSN
 safeguard infra down     stop what ``up`` started
 safeguard topics create  create the project's topics (safe to repeat)
 safeguard worker         run the stream processor
-safeguard import schools FILE.csv   publish school reference data
+safeguard import schools FILE.csv        publish school reference data
+safeguard import observations FILE.csv   pseudonymise, validate and publish observations
+safeguard import registrations FILE.csv  the same for a school MIS export
+safeguard publish observation|registration --...   one event from flags
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,6 +31,8 @@ app = typer.Typer(help="safeguard-stream: multi-agency safeguarding event pipeli
 infra_app = typer.Typer(help="Local Kafka broker and PostgreSQL cluster.")
 topics_app = typer.Typer(help="The project's Kafka topics.")
 import_app = typer.Typer(help="Import agency and reference data files.")
+publish_app = typer.Typer(help="Publish one event from the command line.")
+app.add_typer(publish_app, name="publish")
 app.add_typer(import_app, name="import")
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
@@ -151,6 +156,135 @@ def import_schools(
     )
     if parsed.rejected:
         raise typer.Exit(1)
+
+
+@import_app.command("observations")
+@friendly_errors
+def import_observations(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Observations CSV.")],
+) -> None:
+    """Pseudonymise, validate and publish an observations CSV (columns: see README)."""
+    from producers.imports import OBSERVATION_COLUMNS, observation_from_row
+
+    _import(file, OBSERVATION_COLUMNS, observation_from_row, "observation")
+
+
+@import_app.command("registrations")
+@friendly_errors
+def import_registrations(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="School MIS CSV.")],
+) -> None:
+    """Pseudonymise, validate and publish a school registrations CSV (columns: see README)."""
+    from producers.imports import REGISTRATION_COLUMNS, registration_from_row
+
+    _import(file, REGISTRATION_COLUMNS, registration_from_row, "registration")
+
+
+def _import(file: Path, columns: tuple[str, ...], convert: Any, kind: str) -> None:
+    import datetime as dt
+
+    from rich.progress import Progress
+
+    from producers.imports import import_rows, rows, write_rejects
+    from producers.publisher import Publisher
+    from streams.topics import ensure_topics
+
+    settings = load_settings()
+    pseudonyms = _pseudonymiser(settings)
+    ensure_topics(settings)
+    total = sum(1 for _ in rows(file, columns))
+    now = dt.datetime.now(dt.UTC)
+    with Publisher(settings) as publisher, Progress(console=err) as progress:
+        task = progress.add_task(f"importing {file.name}", total=total)
+        summary = import_rows(
+            rows(file, columns),
+            lambda row: convert(row, pseudonyms, now),
+            getattr(publisher, kind),
+            lambda: progress.advance(task),
+        )
+    rejects = write_rejects(file, summary)
+    reasons = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.rejected.items()))
+    console.print(
+        f"published {summary.published}, rejected {sum(summary.rejected.values())}"
+        + (f" ({reasons}); reasons in {rejects}" if rejects else ""),
+        highlight=False,
+    )
+    if rejects:
+        raise typer.Exit(1)
+
+
+def _pseudonymiser(settings: Any) -> Any:
+    from producers.pseudonym import Pseudonymiser, load_key
+
+    return Pseudonymiser(load_key(settings.pseudonym_key, settings.pseudonym_key_file))
+
+
+@publish_app.command("observation")
+@friendly_errors
+def publish_observation(
+    identifier_namespace: Annotated[str, typer.Option(help="nhs, upn or an opaque namespace.")],
+    identifier: Annotated[str, typer.Option(help="The child's identifier (never leaves here).")],
+    indicator: Annotated[str, typer.Option(help="Indicator code from the catalogue.")],
+    agency_type: Annotated[str, typer.Option(help="school, health, police, ...")],
+    agency_id: Annotated[str, typer.Option(help="The reporting agency's id.")],
+    observed_at: Annotated[str, typer.Option(help="ISO 8601 time with zone.")],
+    local_authority: Annotated[str, typer.Option(help="ONS code, e.g. W06000015.")],
+    date_of_birth: Annotated[str, typer.Option(help="YYYY-MM-DD if known.")] = "",
+    age_disputed: Annotated[bool, typer.Option(help="Age uncertain or disputed.")] = False,
+    immediate_risk: Annotated[bool, typer.Option(help="Child at immediate risk.")] = False,
+    source_ref: Annotated[str, typer.Option(help="Your own record reference.")] = "",
+    event_id: Annotated[str, typer.Option(help="Default: derived from the content.")] = "",
+) -> None:
+    """Publish one observation; prints its event id."""
+    # The options are named after the CSV columns: one conversion serves both.
+    row = {**locals(), "age_disputed": _yes(age_disputed), "immediate_risk": _yes(immediate_risk)}
+    from producers.imports import observation_from_row
+
+    _publish_one(lambda s, p, now: observation_from_row(row, p, now), "observation")
+
+
+@publish_app.command("registration")
+@friendly_errors
+def publish_registration(
+    identifier_namespace: Annotated[str, typer.Option(help="upn, nhs or an opaque namespace.")],
+    identifier: Annotated[str, typer.Option(help="The pupil's identifier (never leaves here).")],
+    school_id: Annotated[str, typer.Option(help="The school's id.")],
+    local_authority: Annotated[str, typer.Option(help="ONS code of the school's LA.")],
+    kind: Annotated[str, typer.Option(help="registered, deregistered or continuous_absence.")],
+    effective_date: Annotated[str, typer.Option(help="YYYY-MM-DD.")],
+    deletion_ground: Annotated[
+        str, typer.Option(help="reg 8(1) ground, e.g. h_continuous_absence.")
+    ] = "",
+    destination_school_id: Annotated[str, typer.Option(help="Empty means unknown.")] = "",
+    absence_school_days: Annotated[str, typer.Option(help="For continuous_absence.")] = "",
+    family_identifier: Annotated[
+        str, typer.Option(help="Household reference, pseudonymised.")
+    ] = "",
+    family_travelling: Annotated[bool, typer.Option(help="The family is travelling.")] = False,
+    event_id: Annotated[str, typer.Option(help="Default: derived from the content.")] = "",
+) -> None:
+    """Publish one school registration event; prints its event id."""
+    row = {**locals(), "family_travelling": _yes(family_travelling)}
+    from producers.imports import registration_from_row
+
+    _publish_one(lambda s, p, now: registration_from_row(row, p, now), "registration")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _publish_one(build: Any, kind: str) -> None:
+    import datetime as dt
+
+    from producers.publisher import Publisher
+    from streams.topics import ensure_topics
+
+    settings = load_settings()
+    record = build(settings, _pseudonymiser(settings), dt.datetime.now(dt.UTC))
+    ensure_topics(settings)
+    with Publisher(settings) as publisher:
+        console.print(getattr(publisher, kind)(record), highlight=False)
 
 
 def _publish(servers: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
         description="Fixed 'now' (ISO 8601 with zone) for tests and demos; unset: real time.",
     )
 
+    # Producers
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="The partnership key for child_ref pseudonyms (prefer the file)."
+    )
+    pseudonym_key_file: Path | None = Field(
+        default=None, description="File holding the partnership key (at least 32 bytes)."
+    )
+
     # PostgreSQL
     database_url: SecretStr | None = Field(
         default=None,

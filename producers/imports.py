@@ -1,0 +1,202 @@
+"""Agency files into events: CSV observations and a school information system's CSV export.
+
+Each row is pseudonymised (the raw identifier goes no further than this module), validated and
+published on its own: a bad row is rejected with its line number and reason and never stops the
+good ones. Rejections are written to ``<file>.rejects.csv`` as ``line,reason`` (no personal data:
+the agency finds the row in its own file).
+
+Observations CSV (header row required; optional columns may be left out)::
+
+    identifier_namespace,identifier,indicator,agency_type,agency_id,observed_at,local_authority,
+    [event_id,date_of_birth,age_disputed,immediate_risk,source_ref]
+
+Registrations CSV (a school MIS export)::
+
+    identifier_namespace,identifier,school_id,local_authority,kind,effective_date,
+    [event_id,deletion_ground,destination_school_id,absence_school_days,family_identifier,
+     family_travelling]
+
+``identifier_namespace`` is ``nhs``, ``upn`` or an opaque namespace (``police``...); times are ISO
+8601 with a zone (``2026-11-03T21:40:00+00:00``), dates ISO (``2026-11-03``); flags are yes/no.
+Without an ``event_id``, one is derived from the row's content, so importing a file twice
+publishes each row once.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from producers.pseudonym import Pseudonymiser
+from producers.publisher import derived_event_id
+from safeguard.errors import InvalidRecordError, SafeguardError
+
+OBSERVATION_COLUMNS = (
+    "identifier_namespace",
+    "identifier",
+    "indicator",
+    "agency_type",
+    "agency_id",
+    "observed_at",
+    "local_authority",
+)
+REGISTRATION_COLUMNS = (
+    "identifier_namespace",
+    "identifier",
+    "school_id",
+    "local_authority",
+    "kind",
+    "effective_date",
+)
+_YES = {"yes", "y", "true", "1"}
+_NO = {"no", "n", "false", "0", ""}
+
+Row = Mapping[str, str]
+
+
+@dataclass
+class ImportSummary:
+    published: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    rejects: list[tuple[int, str]] = field(default_factory=list)
+
+    def reject(self, line: int, error: SafeguardError) -> None:
+        self.rejected[type(error).__name__] += 1
+        self.rejects.append((line, str(error)))
+
+
+def rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, Row]]:
+    """(line number, row) for each data row; a missing column is an error naming it."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InvalidRecordError(f"{path.name}: missing columns: {', '.join(missing)}")
+        for row in reader:
+            yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+
+
+def observation_from_row(
+    row: Row, pseudonyms: Pseudonymiser, reported_at: dt.datetime
+) -> dict[str, Any]:
+    child_ref = pseudonyms.child_ref(row["identifier_namespace"], row["identifier"])
+    observed_at = _time(row, "observed_at")
+    record = {
+        "child_ref": child_ref,
+        "indicator": row["indicator"],
+        "agency": {"id": row["agency_id"], "type": row["agency_type"]},
+        "observed_at": observed_at,
+        "reported_at": max(reported_at, observed_at),
+        "local_authority": row["local_authority"],
+        "date_of_birth": _date(row, "date_of_birth", optional=True),
+        "age_disputed": _flag(row, "age_disputed"),
+        "immediate_risk": _flag(row, "immediate_risk"),
+        "source_ref": row.get("source_ref") or None,
+    }
+    record["event_id"] = row.get("event_id") or derived_event_id(
+        child_ref, row["indicator"], row["agency_type"], row["agency_id"], observed_at.isoformat()
+    )
+    return record
+
+
+def registration_from_row(
+    row: Row, pseudonyms: Pseudonymiser, reported_at: dt.datetime
+) -> dict[str, Any]:
+    child_ref = pseudonyms.child_ref(row["identifier_namespace"], row["identifier"])
+    family = row.get("family_identifier")
+    record = {
+        "child_ref": child_ref,
+        "school_id": row["school_id"],
+        "local_authority": row["local_authority"],
+        "kind": row["kind"],
+        "effective_date": _date(row, "effective_date"),
+        "reported_at": reported_at,
+        "deletion_ground": row.get("deletion_ground") or None,
+        "destination_school_id": row.get("destination_school_id") or None,
+        "absence_school_days": _int(row, "absence_school_days"),
+        "family_group_ref": pseudonyms.child_ref("family", family) if family else None,
+        "family_travelling": _flag(row, "family_travelling"),
+    }
+    record["event_id"] = row.get("event_id") or derived_event_id(
+        child_ref, row["school_id"], row["kind"], row["effective_date"]
+    )
+    return record
+
+
+def import_rows(
+    source: Iterator[tuple[int, Row]],
+    convert: Callable[[Row], dict[str, Any]],
+    publish: Callable[[dict[str, Any]], str],
+    progress: Callable[[], None] = lambda: None,
+) -> ImportSummary:
+    summary = ImportSummary()
+    for line, row in source:
+        try:
+            publish(convert(row))
+            summary.published += 1
+        except SafeguardError as exc:
+            summary.reject(line, exc)
+        progress()
+    return summary
+
+
+def write_rejects(path: Path, summary: ImportSummary) -> Path | None:
+    """Write ``line,reason`` rows next to ``path``; None if nothing was rejected."""
+    if not summary.rejects:
+        return None
+    target = path.with_name(f"{path.name}.rejects.csv")
+    with target.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "reason"])
+        writer.writerows(summary.rejects)
+    return target
+
+
+def _time(row: Row, column: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(row[column])
+    except ValueError:
+        raise InvalidRecordError(
+            f"{column}: {row[column]!r} is not an ISO 8601 time", field=column, value=row[column]
+        ) from None
+    if value.tzinfo is None:
+        raise InvalidRecordError(
+            f"{column}: {row[column]!r} has no time zone (add +00:00)", field=column
+        )
+    return value.astimezone(dt.UTC)
+
+
+def _date(row: Row, column: str, *, optional: bool = False) -> dt.date | None:
+    text = row.get(column, "")
+    if not text and optional:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidRecordError(
+            f"{column}: {text!r} is not an ISO date (YYYY-MM-DD)", field=column, value=text
+        ) from None
+
+
+def _flag(row: Row, column: str) -> bool:
+    text = row.get(column, "").lower()
+    if text not in _YES | _NO:
+        raise InvalidRecordError(f"{column}: {text!r} is not yes or no", field=column, value=text)
+    return text in _YES
+
+
+def _int(row: Row, column: str) -> int | None:
+    text = row.get(column, "")
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidRecordError(
+            f"{column}: {text!r} is not a whole number", field=column, value=text
+        ) from None

@@ -1,0 +1,110 @@
+"""Pseudonymous ``child_ref``: HMAC-SHA256 of a normalised, namespaced identifier.
+
+The same child seen by two agencies with the same identifier gets the same ``child_ref``; without
+the partnership key nobody can get from the pseudonym back to the identifier, or test a guess.
+Raw identifiers are normalised and checked here and go no further: never to Kafka, never to a log,
+never into an error message.
+
+Namespaces:
+
+* ``nhs`` — NHS number: 10 digits (spaces and hyphens allowed), modulus-11 check digit
+  (python-stdnum's ``stdnum.gb.nhs``).
+* ``upn`` — Unique Pupil Number: a check letter, 11 digits and a final digit or letter, checked
+  with the DfE weights 2..13 modulo 23 (``stdnum.gb.upn.calc_check_digit``). stdnum's own
+  ``validate`` is not used: it accepts only English local-authority numbers, and Welsh pupils'
+  UPNs carry Welsh ones (660-681).
+* anything else (``police``, ``home_office``, ``social_care``, ``family``...) — an opaque
+  reference, compared after trimming and upper-casing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from pathlib import Path
+
+from pydantic import SecretStr
+from stdnum.exceptions import InvalidChecksum, ValidationError
+from stdnum.gb import nhs, upn
+
+from safeguard.errors import ConfigError, InvalidRecordError
+
+_NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
+
+
+def normalise_nhs_number(value: str) -> str:
+    try:
+        return str(nhs.validate(value))
+    except InvalidChecksum:
+        raise InvalidRecordError(
+            "identifier: the NHS number's check digit is wrong", field="identifier"
+        ) from None
+    except ValidationError:
+        raise InvalidRecordError(
+            "identifier: an NHS number has 10 digits", field="identifier"
+        ) from None
+
+
+def normalise_upn(value: str) -> str:
+    upn = re.sub(r"\s", "", value).upper()
+    if not re.fullmatch(r"[A-Z]\d{11}[0-9A-Z]", upn):
+        raise InvalidRecordError(
+            "identifier: a UPN is a letter, 11 digits and a digit or letter", field="identifier"
+        )
+    if upn[0] != upn_check_letter(upn[1:]):
+        raise InvalidRecordError("identifier: the UPN's check letter is wrong", field="identifier")
+    return upn
+
+
+def upn_check_letter(body: str) -> str:
+    """The check letter for the 12 characters after it."""
+    return str(upn.calc_check_digit(body))
+
+
+def normalise(namespace: str, value: str) -> str:
+    if not _NAMESPACE.match(namespace):
+        raise InvalidRecordError(
+            f"identifier_namespace: {namespace!r} is not lowercase letters, digits and _",
+            field="identifier_namespace",
+            value=namespace,
+        )
+    if namespace == "nhs":
+        return normalise_nhs_number(value)
+    if namespace == "upn":
+        return normalise_upn(value)
+    opaque = " ".join(value.split()).upper()
+    if not opaque:
+        raise InvalidRecordError("identifier: is empty", field="identifier")
+    return opaque
+
+
+class Pseudonymiser:
+    """Turns identifiers into ``child_ref`` pseudonyms under the partnership key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ConfigError("the partnership key must be at least 32 bytes")
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "Pseudonymiser(key=***)"
+
+    def child_ref(self, namespace: str, identifier: str) -> str:
+        message = f"{namespace}:{normalise(namespace, identifier)}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
+def load_key(secret: SecretStr | None, path: Path | None) -> bytes:
+    """The partnership key, from ``SAFEGUARD_PSEUDONYM_KEY`` or ``SAFEGUARD_PSEUDONYM_KEY_FILE``."""
+    if secret is not None:
+        return secret.get_secret_value().encode()
+    if path is None:
+        raise ConfigError(
+            "no partnership key: set SAFEGUARD_PSEUDONYM_KEY_FILE (or SAFEGUARD_PSEUDONYM_KEY) "
+            "to the key every agency in the partnership shares"
+        )
+    try:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"SAFEGUARD_PSEUDONYM_KEY_FILE={path}: {exc.strerror}") from exc

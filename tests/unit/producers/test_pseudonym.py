@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from producers.pseudonym import Pseudonymiser, normalise
+from safeguard.errors import ConfigError, InvalidRecordError
+
+KEY = b"k" * 32
+
+
+@pytest.mark.parametrize(
+    ("namespace", "value", "normalised"),
+    [
+        ("nhs", "943 476 5919", "9434765919"),  # the NHS's own published example
+        ("nhs", "943-476-5919", "9434765919"),
+        ("nhs", "4010232137", "4010232137"),
+        ("upn", "e660123412001", "E660123412001"),  # Welsh LA 660 (Isle of Anglesey)
+        ("upn", "b801200005001", "B801200005001"),  # python-stdnum's documented example
+        ("police", "  cr/123/26 ", "CR/123/26"),
+    ],
+)
+def test_valid_identifiers_normalise(namespace: str, value: str, normalised: str) -> None:
+    assert normalise(namespace, value) == normalised
+
+
+@pytest.mark.parametrize(
+    ("namespace", "value", "message"),
+    [
+        ("nhs", "9434765918", "identifier: the NHS number's check digit is wrong"),
+        ("nhs", "943476591", "identifier: an NHS number has 10 digits"),
+        ("nhs", "94347659AB", "identifier: an NHS number has 10 digits"),
+        ("upn", "A801200005001", "identifier: the UPN's check letter is wrong"),
+        ("upn", "E66012341200", "identifier: a UPN is a letter, 11 digits and a digit or letter"),
+        ("police", "   ", "identifier: is empty"),
+        (
+            "Police Ref",
+            "x",
+            "identifier_namespace: 'Police Ref' is not lowercase letters, digits and _",
+        ),
+    ],
+)
+def test_invalid_identifiers_are_refused_without_echoing_them(
+    namespace: str, value: str, message: str
+) -> None:
+    with pytest.raises(InvalidRecordError) as info:
+        normalise(namespace, value)
+    assert str(info.value) == message
+    assert value.strip() not in str(info.value) or not value.strip()
+
+
+def test_the_same_child_gets_the_same_pseudonym_from_two_agencies() -> None:
+    pseudonyms = Pseudonymiser(KEY)
+    health = pseudonyms.child_ref("nhs", "943 476 5919")
+    police = pseudonyms.child_ref("nhs", "9434765919")
+    assert health == police
+    assert len(health) == 64 and "9434765919" not in health
+
+
+def test_namespaces_and_keys_separate_pseudonyms() -> None:
+    assert Pseudonymiser(KEY).child_ref("police", "123") != Pseudonymiser(KEY).child_ref(
+        "home_office", "123"
+    )
+    assert Pseudonymiser(KEY).child_ref("police", "123") != Pseudonymiser(b"j" * 32).child_ref(
+        "police", "123"
+    )
+
+
+def test_a_short_key_is_refused_and_never_shown() -> None:
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        Pseudonymiser(b"short")
+    assert "k" * 32 not in repr(Pseudonymiser(KEY))
