@@ -29,6 +29,21 @@ class PublishError(SafeguardError):
     retriable = True
 
 
+def encode_observation(record: Mapping[str, Any]) -> bytes:
+    """The record's bytes, after schema, pseudonym and catalogue checks."""
+    data = EventCodec("observation").encode(record)
+    check_observation(record, default_catalogue())
+    return data
+
+
+def encode_registration(record: Mapping[str, Any]) -> bytes:
+    data = EventCodec("school_registration").encode(record)
+    if not record["event_id"].strip():
+        raise InvalidRecordError("event_id: '' is empty", field="event_id", value="")
+    check_child_ref(record["child_ref"])
+    return data
+
+
 def derived_event_id(*parts: str) -> str:
     """A deterministic event id, so the same source record published twice is one event."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
@@ -43,23 +58,17 @@ class Publisher:
             enable_idempotence=True,
             linger_ms=5,
         )
-        self._observations = EventCodec("observation")
-        self._registrations = EventCodec("school_registration")
         self._pending: list[Any] = []
 
     def observation(self, record: Mapping[str, Any]) -> str:
         """Validate and send one observation; return its event id."""
-        data = self._observations.encode(record)
-        check_observation(record, default_catalogue())
-        return self._send(self.settings.topic_observations, record, data)
+        return self._send(self.settings.topic_observations, record, encode_observation(record))
 
     def registration(self, record: Mapping[str, Any]) -> str:
         """Validate and send one school registration event; return its event id."""
-        data = self._registrations.encode(record)
-        if not record["event_id"].strip():
-            raise InvalidRecordError("event_id: '' is empty", field="event_id", value="")
-        check_child_ref(record["child_ref"])
-        return self._send(self.settings.topic_school_registrations, record, data)
+        return self._send(
+            self.settings.topic_school_registrations, record, encode_registration(record)
+        )
 
     def _send(self, topic: str, record: Mapping[str, Any], data: bytes) -> str:
         future = self.producer.send(topic, key=record["child_ref"].encode(), value=data)

@@ -9,6 +9,9 @@ safeguard import schools FILE.csv        publish school reference data
 safeguard import observations FILE.csv   pseudonymise, validate and publish observations
 safeguard import registrations FILE.csv  the same for a school MIS export
 safeguard publish observation|registration --...   one event from flags
+safeguard agency add|token|revoke        intake agencies and their bearer tokens
+safeguard intake                         the HTTP intake
+safeguard db migrate                     apply database migrations
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ infra_app = typer.Typer(help="Local Kafka broker and PostgreSQL cluster.")
 topics_app = typer.Typer(help="The project's Kafka topics.")
 import_app = typer.Typer(help="Import agency and reference data files.")
 publish_app = typer.Typer(help="Publish one event from the command line.")
+agency_app = typer.Typer(help="Agencies and their intake tokens.")
+db_app = typer.Typer(help="The PostgreSQL schema.")
+app.add_typer(agency_app, name="agency")
+app.add_typer(db_app, name="db")
 app.add_typer(publish_app, name="publish")
 app.add_typer(import_app, name="import")
 app.add_typer(infra_app, name="infra")
@@ -285,6 +292,96 @@ def _publish_one(build: Any, kind: str) -> None:
     ensure_topics(settings)
     with Publisher(settings) as publisher:
         console.print(getattr(publisher, kind)(record), highlight=False)
+
+
+@app.command("intake")
+@friendly_errors
+def intake(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Run the HTTP intake for agencies (POST /v1/observations, /v1/school-registrations)."""
+    import uvicorn
+
+    from producers.intake import create_app
+    from streams.topics import ensure_topics
+
+    settings = load_settings()
+    ensure_topics(settings)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@db_app.command("migrate")
+@friendly_errors
+def db_migrate() -> None:
+    """Apply the database migrations not yet applied."""
+    applied = _with_db(lambda conn: _migrate(conn))
+    console.print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
+
+
+async def _migrate(conn: Any) -> list[str]:
+    from safeguard.db import migrate
+
+    return await migrate(conn)
+
+
+def _with_db(action: Any) -> Any:
+    import asyncio
+
+    import asyncpg
+
+    from safeguard.db import migrate
+    from safeguard.errors import ServiceUnavailableError
+
+    settings = load_settings()
+
+    async def run() -> Any:
+        try:
+            conn = await asyncpg.connect(settings.dsn, timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ServiceUnavailableError(f"no database at {settings.dsn_redacted}: {exc}") from exc
+        try:
+            await migrate(conn)
+            return await action(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@agency_app.command("add")
+@friendly_errors
+def agency_add(
+    agency_id: Annotated[str, typer.Argument(help="The agency's id, e.g. hb-cardiff.")],
+    agency_type: Annotated[str, typer.Option("--type", help="school, health, police, ...")],
+    name: Annotated[str, typer.Option(help="The agency's name.")],
+) -> None:
+    """Register an agency that may publish through the intake."""
+    from producers.agencies import add_agency
+
+    _with_db(lambda conn: add_agency(conn, agency_id, agency_type, name))
+    console.print(f"added {agency_id} ({agency_type})", highlight=False)
+
+
+@agency_app.command("token")
+@friendly_errors
+def agency_token(agency_id: Annotated[str, typer.Argument(help="The agency's id.")]) -> None:
+    """Issue a bearer token for an agency. It is shown once: store it safely."""
+    from producers.agencies import issue_token
+
+    console.print(_with_db(lambda conn: issue_token(conn, agency_id)), highlight=False)
+
+
+@agency_app.command("revoke")
+@friendly_errors
+def agency_revoke(
+    token_id: Annotated[str, typer.Argument(help="sgt_<id> or the whole token.")],
+) -> None:
+    """Revoke a token at once."""
+    from producers.agencies import revoke_token
+
+    _with_db(lambda conn: revoke_token(conn, token_id))
+    console.print("revoked", highlight=False)
 
 
 def _publish(servers: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:

@@ -1,0 +1,83 @@
+"""PostgreSQL: the connection pool and versioned SQL migrations.
+
+Migrations are ``safeguard/migrations/NNN_name.sql``, applied in order, each in its own
+transaction, and recorded in ``schema_migrations``; an advisory lock lets several processes start
+at once. ``safeguard db migrate`` applies what is missing; services apply them at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import resources
+
+import asyncpg
+
+from safeguard.errors import SafeguardError, ServiceUnavailableError
+
+log = logging.getLogger(__name__)
+
+_MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_LOCK = 0x5AFE6A4D  # advisory lock id for migrations
+
+
+class MigrationError(SafeguardError):
+    """A migration file is misnamed or failed to apply."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every migration shipped, in order."""
+    found = []
+    for entry in resources.files("safeguard.migrations").iterdir():
+        match = _MIGRATION.match(entry.name)
+        if match:
+            found.append((int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
+        elif entry.name.endswith(".sql"):
+            raise MigrationError(f"{entry.name}: migrations are named NNN_name.sql")
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations share a version: {versions}")
+    return found
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply the migrations not yet recorded; return the names applied."""
+    applied: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version int PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            try:
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        version,
+                        name,
+                    )
+            except asyncpg.PostgresError as exc:
+                raise MigrationError(f"{name} failed: {exc}") from exc
+            log.info("applied migration %s", name)
+            applied.append(name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK)
+    return applied
+
+
+async def connect_pool(dsn: str, redacted: str) -> asyncpg.Pool:
+    """A pool with the schema migrated."""
+    try:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ServiceUnavailableError(f"no database answers at {redacted}: {exc}") from exc
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    return pool

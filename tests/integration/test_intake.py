@@ -1,0 +1,183 @@
+"""The HTTP intake through the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from producers.pseudonym import Pseudonymiser
+from schemas.codec import EventCodec
+
+from .helpers import TopicReader, background, safeguard, wait_for
+from .test_worker import worker_env as worker_env  # the fixture, shared
+
+KEY = b"partnership-key-for-intake-tests-0123456789"
+OBSERVATION = {
+    "identifier_namespace": "nhs",
+    "identifier": "943 476 5919",
+    "indicator": "health.controlling_companion",
+    "observed_at": "2026-11-03T21:40:00Z",
+    "local_authority": "W06000015",
+}
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        safeguard(*args), env={**os.environ, **env}, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def intake(worker_env: dict[str, str], tmp_path: Path, dsn: str) -> Iterator[dict[str, Any]]:
+    key = tmp_path / "key"
+    key.write_bytes(KEY)
+    env = {**worker_env, "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key)}
+    suffix = worker_env["SAFEGUARD_APP_ID"][-10:]
+    health, police = f"hb-{suffix}", f"police-{suffix}"
+    cli(env, "agency", "add", health, "--type", "health", "--name", "Health board")
+    cli(env, "agency", "add", police, "--type", "police", "--name", "Police force")
+    tokens = {
+        health: cli(env, "agency", "token", health),
+        police: cli(env, "agency", "token", police),
+    }
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = tmp_path / "intake.log"
+    with background(safeguard("intake", "--port", str(port)), env, log):
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+
+        def up() -> bool:
+            try:
+                return client.get("/health").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, 60, "the intake", log)
+        yield {"client": client, "env": env, "tokens": tokens, "health": health, "police": police}
+        client.close()
+
+
+def post(intake: dict[str, Any], path: str, body: Any, agency: str | None = None) -> httpx.Response:
+    token = intake["tokens"][agency or intake["health"]]
+    return intake["client"].post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_an_observation_is_accepted_once_and_published_pseudonymised(
+    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str]
+) -> None:
+    # The database outlives a test run: a fresh event id keeps this run's first post first.
+    body = {**OBSERVATION, "event_id": f"obs-{uuid.uuid4()}"}
+    first = post(intake, "/v1/observations", body)
+    again = post(intake, "/v1/observations", body)
+    assert first.status_code == again.status_code == 202
+    (event_id,) = first.json()["event_ids"]
+    assert again.json() == {"event_ids": [event_id], "duplicates": [event_id]}
+
+    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    wait_for(topic.poll, 30, "the observation")
+    (record,) = topic.records
+    observation = EventCodec("observation").decode(record.value)
+    assert observation["event_id"] == event_id
+    assert observation["child_ref"] == Pseudonymiser(KEY).child_ref("nhs", "9434765919")
+    assert observation["agency"] == {"id": intake["health"], "type": "health"}
+    assert b"9434765919" not in record.value and b"943 476 5919" not in record.value
+    topic.close()
+
+
+def test_a_batch_with_bad_rows_is_refused_whole_naming_each_field(intake: dict[str, Any]) -> None:
+    batch = [
+        OBSERVATION,
+        {**OBSERVATION, "identifier": "9434765918"},
+        {**OBSERVATION, "indicator": "health.made_up"},
+    ]
+    response = post(intake, "/v1/observations", batch)
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "loc": ["body", 1, "identifier"],
+            "msg": "identifier: the NHS number's check digit is wrong",
+            "type": "value_error",
+        },
+        {
+            "loc": ["body", 2, "indicator"],
+            "msg": "indicator: 'health.made_up' is not a code in the indicator catalogue",
+            "type": "value_error",
+        },
+    ]
+    assert "9434765918" not in response.text
+
+
+def test_schema_errors_name_the_field_without_echoing_the_input(intake: dict[str, Any]) -> None:
+    response = post(intake, "/v1/observations", {**OBSERVATION, "observed_at": "2026-11-03"})
+    assert response.status_code == 422
+    assert {
+        "type": "timezone_aware",
+        "loc": ["body", "ObservationIn", "observed_at"],
+        "msg": "Input should have timezone info",
+    } in response.json()["detail"]
+    assert "943 476 5919" not in response.text
+
+
+def test_a_token_publishes_only_as_its_own_agency(intake: dict[str, Any]) -> None:
+    response = post(intake, "/v1/observations", {**OBSERVATION, "agency_id": intake["police"]})
+    assert response.status_code == 403
+    assert response.json() == {
+        "detail": f"this token publishes as {intake['health']}, not {intake['police']}"
+    }
+
+
+def test_a_revoked_token_is_refused(intake: dict[str, Any]) -> None:
+    token_id = intake["tokens"][intake["police"]].split(".")[0]
+    cli(intake["env"], "agency", "revoke", token_id)
+    response = post(intake, "/v1/observations", OBSERVATION, agency=intake["police"])
+    assert (response.status_code, response.json()) == (401, {"detail": "unknown or revoked token"})
+    missing = intake["client"].post("/v1/observations", json=OBSERVATION)
+    assert (missing.status_code, missing.json()) == (401, {"detail": "a bearer token is required"})
+
+
+def test_an_oversized_batch_is_refused(intake: dict[str, Any]) -> None:
+    response = post(intake, "/v1/observations", [OBSERVATION] * 501)
+    assert (response.status_code, response.json()) == (
+        413,
+        {"detail": "a batch holds at most 500 events"},
+    )
+
+
+def test_a_school_registration_batch_is_accepted(
+    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str]
+) -> None:
+    body = [
+        {
+            "identifier": "E660123412001",
+            "school_id": "6614002",
+            "local_authority": "W06000001",
+            "kind": kind,
+            "effective_date": day,
+            "event_id": f"{kind}-{uuid.uuid4()}",
+        }
+        for kind, day in (("registered", "2026-09-07"), ("deregistered", "2026-10-02"))
+    ]
+    response = post(intake, "/v1/school-registrations", body)
+    assert response.status_code == 202, response.text
+    assert len(set(response.json()["event_ids"])) == 2
+    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"])
+    wait_for(lambda: len(topic.poll()) >= 2, 30, "two registrations")
+    kinds = [EventCodec("school_registration").decode(r.value)["kind"] for r in topic.records]
+    assert kinds == ["registered", "deregistered"]
+    topic.close()
+
+
+def test_the_openapi_document_is_served(intake: dict[str, Any]) -> None:
+    document = intake["client"].get("/openapi.json").json()
+    assert set(document["paths"]) >= {"/v1/observations", "/v1/school-registrations", "/health"}
