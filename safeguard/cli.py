@@ -187,12 +187,35 @@ def import_registrations(
     _import(file, REGISTRATION_COLUMNS, registration_from_row, "registration")
 
 
-def _import(file: Path, columns: tuple[str, ...], convert: Any, kind: str) -> None:
+@import_app.command("fhir")
+@friendly_errors
+def import_fhir(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="FHIR R4 JSON.")],
+    agency_id: Annotated[str, typer.Option(help="The exporting agency's id.")],
+    local_authority: Annotated[str, typer.Option(help="ONS code of the area.")],
+    agency_type: Annotated[str, typer.Option(help="The exporting agency's type.")] = "health",
+) -> None:
+    """Import FHIR R4 Observations (a resource or a Bundle) coded in the indicator code system."""
+    from producers import fhir
+    from producers.imports import observation_from_row
+
+    def convert(resource: Any, pseudonyms: Any, now: Any) -> Any:
+        row = fhir.observation_row(resource, agency_type, agency_id, local_authority)
+        return observation_from_row(row, pseudonyms, now)
+
+    _import(file, (), convert, "observation", lambda path, _columns: fhir.resources(path))
+
+
+def _import(
+    file: Path, columns: tuple[str, ...], convert: Any, kind: str, read: Any = None
+) -> None:
     import datetime as dt
 
     from rich.progress import Progress
 
     from producers.imports import import_rows, rows, write_rejects
+
+    rows = read or rows
     from producers.publisher import Publisher
     from streams.topics import ensure_topics
 

@@ -97,3 +97,56 @@ def test_a_school_export_is_pseudonymised_with_its_household(
     ]
     assert {r["child_ref"] for r in decoded} == {pseudonyms.child_ref("upn", "E660123412001")}
     topic.close()
+
+
+BUNDLE = """{"resourceType": "Bundle", "type": "collection", "entry": [
+ {"resource": {"resourceType": "Observation", "id": "obs-1", "status": "final",
+   "code": {"coding": [{"system": "https://safeguard-stream.wales/fhir/CodeSystem/indicator", "code": "health.controlling_companion"}]},
+   "subject": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}},
+   "effectiveDateTime": "2026-11-03T21:40:00Z"}},
+ {"resource": {"resourceType": "Observation", "id": "obs-2", "status": "final",
+   "code": {"coding": [{"system": "http://snomed.info/sct", "code": "225336006"}]},
+   "subject": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}},
+   "effectiveDateTime": "2026-11-03T21:40:00Z"}},
+ {"resource": {"resourceType": "Patient", "id": "p1"}}
+]}"""
+
+
+def test_a_fhir_bundle_publishes_the_coded_observations(
+    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    key = tmp_path / "key"
+    key.write_bytes(KEY)
+    path = tmp_path / "bundle.json"
+    path.write_text(BUNDLE)
+    result = subprocess.run(
+        safeguard(
+            "import",
+            "fhir",
+            str(path),
+            "--agency-id",
+            "hb-cardiff",
+            "--local-authority",
+            "W06000015",
+        ),
+        env={**os.environ, **worker_env, "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (tmp_path / "bundle.json.rejects.csv").read_text().splitlines()[1:] == [
+        "2,code: no coding in https://safeguard-stream.wales/fhir/CodeSystem/indicator",
+        "3,resourceType: 'Patient' is not Observation",
+    ]
+    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    wait_for(topic.poll, 30, "the observation")
+    (record,) = topic.records
+    observation = EventCodec("observation").decode(record.value)
+    assert (observation["indicator"], observation["source_ref"], observation["agency"]) == (
+        "health.controlling_companion",
+        "obs-1",
+        {"id": "hb-cardiff", "type": "health"},
+    )
+    assert observation["child_ref"] == Pseudonymiser(KEY).child_ref("nhs", "9434765919")
+    topic.close()
