@@ -12,6 +12,7 @@ safeguard publish observation|registration --...   one event from flags
 safeguard agency add|token|revoke        intake agencies and their bearer tokens
 safeguard intake                         the HTTP intake
 safeguard db migrate                     apply database migrations
+safeguard scenario generate              a synthetic multi-agency timeline
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ import_app = typer.Typer(help="Import agency and reference data files.")
 publish_app = typer.Typer(help="Publish one event from the command line.")
 agency_app = typer.Typer(help="Agencies and their intake tokens.")
 db_app = typer.Typer(help="The PostgreSQL schema.")
+scenario_app = typer.Typer(help="Synthetic data for demos and benchmarks.")
+app.add_typer(scenario_app, name="scenario")
 app.add_typer(agency_app, name="agency")
 app.add_typer(db_app, name="db")
 app.add_typer(publish_app, name="publish")
@@ -405,6 +408,30 @@ def agency_revoke(
 
     _with_db(lambda conn: revoke_token(conn, token_id))
     console.print("revoked", highlight=False)
+
+
+@scenario_app.command("generate")
+@friendly_errors
+def scenario_generate(
+    children: Annotated[int, typer.Option(min=1, help="How many children.")] = 200,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 1,
+    out: Annotated[Path, typer.Option(help="Folder for the CSV files.")] = Path("scenario"),
+    start: Annotated[str, typer.Option(help="First day of the timeline.")] = "2026-09-07",
+) -> None:
+    """Write a synthetic multi-agency timeline (schools, observations, registrations CSV)."""
+    import datetime as dt
+
+    from producers.scenario import generate, write
+
+    try:
+        first_day = dt.date.fromisoformat(start)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{start!r} is not a date (YYYY-MM-DD)", param_hint="--start"
+        ) from None
+    paths = write(generate(children, seed, first_day), out)
+    for name, path in paths.items():
+        console.print(f"{name:<14}{path}", highlight=False)
 
 
 def _publish(servers: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
