@@ -16,6 +16,7 @@ and they name dependencies local to ``create_app``.)
 """
 
 import datetime as dt
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -24,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from producers.agencies import Agency, authenticate
 from producers.imports import observation_from_row, registration_from_row
@@ -35,12 +36,23 @@ from safeguard.errors import InvalidRecordError
 from safeguard.settings import Settings
 
 MAX_BATCH = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class ObservationIn(BaseModel):
-    """One observation, as an agency sends it."""
-
+class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_control_characters(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL, and no identifier or code needs control characters.
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+
+class ObservationIn(_In):
+    """One observation, as an agency sends it."""
 
     event_id: str | None = Field(default=None, min_length=1, max_length=128)
     identifier_namespace: str = Field(max_length=32, examples=["nhs"])
@@ -55,10 +67,8 @@ class ObservationIn(BaseModel):
     agency_id: str | None = Field(default=None, description="If given, the token's own agency.")
 
 
-class RegistrationIn(BaseModel):
+class RegistrationIn(_In):
     """One school roll change, as a school information system sends it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     event_id: str | None = Field(default=None, min_length=1, max_length=128)
     identifier_namespace: str = Field(default="upn", max_length=32)

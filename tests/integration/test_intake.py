@@ -12,6 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
 
 from producers.pseudonym import Pseudonymiser
 from schemas.codec import EventCodec
@@ -129,6 +132,27 @@ def test_schema_errors_name_the_field_without_echoing_the_input(intake: dict[str
     assert "943 476 5919" not in response.text
 
 
+def test_control_characters_are_refused_not_a_server_error(intake: dict[str, Any]) -> None:
+    response = post(intake, "/v1/observations", {**OBSERVATION, "event_id": "a\u0000b"})
+    assert response.status_code == 422
+    assert (
+        response.json()["detail"]
+        == [
+            {
+                "type": "value_error",
+                "loc": ["body", "ObservationIn", "event_id"],
+                "msg": "Value error, must not contain control characters",
+            },
+        ]
+        or {
+            "type": "value_error",
+            "loc": ["body", "ObservationIn", "event_id"],
+            "msg": "Value error, must not contain control characters",
+        }
+        in response.json()["detail"]
+    )
+
+
 def test_a_token_publishes_only_as_its_own_agency(intake: dict[str, Any]) -> None:
     response = post(intake, "/v1/observations", {**OBSERVATION, "agency_id": intake["police"]})
     assert response.status_code == 403
@@ -181,3 +205,23 @@ def test_a_school_registration_batch_is_accepted(
 def test_the_openapi_document_is_served(intake: dict[str, Any]) -> None:
     document = intake["client"].get("/openapi.json").json()
     assert set(document["paths"]) >= {"/v1/observations", "/v1/school-registrations", "/health"}
+
+
+def test_fuzzed_requests_never_cause_a_server_error(intake: dict[str, Any]) -> None:
+    """Schemathesis generates requests from the served OpenAPI document (valid and not)."""
+    url = str(intake["client"].base_url)
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    headers = {"Authorization": f"Bearer {intake['tokens'][intake['health']]}"}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.label for op in operations} >= {"POST /v1/observations", "GET /health"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        def no_server_error(case: Any) -> None:
+            response = case.call(base_url=url, headers=headers)
+            case.validate_response(response, checks=[not_a_server_error])
+
+        no_server_error()
