@@ -224,8 +224,8 @@ def _import(
 
     settings = load_settings()
     pseudonyms = _pseudonymiser(settings)
+    total = sum(1 for _ in rows(file, columns))  # also checks the columns before connecting
     ensure_topics(settings)
-    total = sum(1 for _ in rows(file, columns))
     now = dt.datetime.now(dt.UTC)
     with Publisher(settings) as publisher, Progress(console=err) as progress:
         task = progress.add_task(f"importing {file.name}", total=total)

@@ -150,3 +150,16 @@ def test_a_fhir_bundle_publishes_the_coded_observations(
     )
     assert observation["child_ref"] == Pseudonymiser(KEY).child_ref("nhs", "9434765919")
     topic.close()
+
+
+def test_a_file_without_a_required_column_is_refused_whole(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run_import(
+        worker_env, tmp_path, "observations", "identifier_namespace,identifier\nnhs,9434765919\n"
+    )
+    assert result.returncode == 1
+    assert (
+        "observations.csv: missing columns: indicator, agency_type, agency_id, observed_at, local_authority"
+        in " ".join(result.stderr.split())
+    )
