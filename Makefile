@@ -56,6 +56,10 @@ integration: system-deps venv
 test: system-deps venv lint
 	@./.ci/with-infra $(BIN)/pytest tests $(PYTEST_ARGS)
 
+# A benchmark is not a test: make test only runs its smoke scale (tests/integration/test_bench.py).
+bench: system-deps venv
+	@./.ci/with-infra $(BIN)/python -m bench
+
 demo:
 	@echo "make demo arrives with the demo scenario; until then: make up, then make test"
 	@exit 1

@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline against raw Kafka baselines: ``make bench``."""
