@@ -11,6 +11,7 @@ safeguard import registrations FILE.csv  the same for a school MIS export
 safeguard publish observation|registration --...   one event from flags
 safeguard agency add|token|revoke        intake agencies and their bearer tokens
 safeguard intake                         the HTTP intake
+safeguard alert-store                    store alerts in PostgreSQL
 safeguard db migrate                     apply database migrations
 safeguard scenario generate              a synthetic multi-agency timeline
 """
@@ -335,6 +336,17 @@ def intake(
     settings = load_settings()
     ensure_topics(settings)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command("alert-store")
+@friendly_errors
+def alert_store() -> None:
+    """Store both alert topics in PostgreSQL (current alerts and every version)."""
+    import asyncio
+
+    from consumers.alert_store import serve
+
+    asyncio.run(serve(load_settings()))
 
 
 @db_app.command("migrate")
