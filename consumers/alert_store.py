@@ -11,7 +11,6 @@ topic with the reason and its original bytes, and the store carries on.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 from collections import Counter
@@ -186,14 +185,5 @@ class AlertStore:
         await producer.send_and_wait(
             self.settings.topic_deadletter,
             key=record.key,
-            value=dead_letter(
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                payload=record.value,
-                error=error,
-                consumer="alert-store",
-                failed_at=dt.datetime.now(dt.UTC),
-            ),
+            value=dead_letter(record, error, "alert-store"),
         )

@@ -3,33 +3,44 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol
 
 from safeguard.errors import SafeguardError
 from schemas.codec import EventCodec
 
 
+class SourceRecord(Protocol):
+    """What Faust's ``Message`` and aiokafka's ``ConsumerRecord`` both carry."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 def dead_letter(
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | None,
-    payload: bytes | None,
+    record: SourceRecord,
     error: SafeguardError,
     consumer: str,
-    failed_at: dt.datetime,
+    failed_at: dt.datetime | None = None,
 ) -> bytes:
-    """The encoded DeadLetter record for one failed input record."""
+    """The encoded DeadLetter record for one failed input record, with its original bytes."""
     return EventCodec("dead_letter").encode(
         {
-            "source_topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "key": key,
-            "payload": payload or b"",
+            "source_topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key,
+            "payload": record.value or b"",
             "error_kind": type(error).__name__,
             "error_message": str(error),
-            "failed_at": failed_at,
+            "failed_at": failed_at or dt.datetime.now(dt.UTC),
             "consumer": consumer,
         }
     )

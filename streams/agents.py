@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import datetime as dt
 import json
 import logging
 from typing import Any
@@ -248,16 +247,4 @@ async def send_dead_letter(message: Any, error: CodecError) -> None:
         type(error).__name__,
         getattr(error, "field", ""),
     )
-    await deadletter.send(
-        key=message.key,
-        value=dead_letter(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
-            payload=message.value,
-            error=error,
-            consumer="worker",
-            failed_at=dt.datetime.now(dt.UTC),
-        ),
-    )
+    await deadletter.send(key=message.key, value=dead_letter(message, error, "worker"))
