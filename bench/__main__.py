@@ -40,6 +40,7 @@ from aiokafka import AIOKafkaConsumer
 from hdrh.histogram import HdrHistogram
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
+from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 from rich.console import Console
 from rich.table import Table
@@ -179,7 +180,12 @@ class Run:
         try:
             partitions = [TopicPartition(topic, p) for p in range(self.scale.partitions)]
             ends = consumer.end_offsets(partitions)
-            committed = self.admin.list_group_offsets({group: None}).get(group, {})
+            try:
+                committed = self.admin.list_group_offsets({group: None}).get(group, {})
+            except KafkaError as exc:
+                if not exc.retriable:  # e.g. the coordinator is still loading
+                    raise
+                return sys.maxsize
             return sum(
                 end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items()
             )

@@ -88,6 +88,7 @@ def publish(servers: str, topic: str, records: list[tuple[bytes | None, bytes]])
 def consumed_all(servers: str, group: str, topic: str) -> bool:
     """True once ``group`` has committed offsets at the end of every partition of ``topic``."""
     from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
     from kafka.structs import TopicPartition
 
     probe = KafkaConsumer(bootstrap_servers=servers)
@@ -95,7 +96,12 @@ def consumed_all(servers: str, group: str, topic: str) -> bool:
     try:
         partitions = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic) or ()]
         ends = probe.end_offsets(partitions)
-        committed = admin.list_group_offsets({group: None}).get(group, {})
+        try:
+            committed = admin.list_group_offsets({group: None}).get(group, {})
+        except KafkaError as exc:
+            if exc.retriable:  # e.g. the coordinator is still loading on a fresh broker
+                return False
+            raise
         return all(
             end == 0 or (tp in committed and committed[tp].offset >= end)
             for tp, end in ends.items()

@@ -8,14 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.structs import TopicPartition
+from kafka import KafkaAdminClient
+
+from .helpers import consumed_all, publish, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,33 +61,6 @@ def read_counts(port: int) -> dict[str, int] | None:
         return None
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-    raise AssertionError(f"timed out waiting for {what}; worker log tail:\n{tail}")
-
-
-def send(servers: str, topic: str, keys: list[str]) -> None:
-    producer = KafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
-    for key in keys:
-        producer.send(topic, key=key.encode(), value=b'"seen"')
-    producer.flush()
-    producer.close()
-
-
-def committed_all(admin: KafkaAdminClient, group: str, topic: str, end: dict[int, int]) -> bool:
-    offsets = admin.list_group_offsets({group: None}).get(group, {})
-    return all(
-        (meta := offsets.get(TopicPartition(topic, p))) is not None and meta.offset >= end[p]
-        for p in end
-        if end[p] > 0
-    )
-
-
 def test_worker_killed_with_sigkill_recovers_table_from_changelog(
     kafka_servers: str,
     admin: KafkaAdminClient,
@@ -108,15 +81,11 @@ def test_worker_killed_with_sigkill_recovers_table_from_changelog(
     }
     keys = ["child-a"] * 3 + ["child-b"] * 2 + ["child-c"]
     expected = {"child-a": 3, "child-b": 2, "child-c": 1}
-    send(kafka_servers, topic, keys)
+    publish(kafka_servers, topic, [(key.encode(), b'"seen"') for key in keys])
 
     with faust_worker(env, log) as first:
         wait_for(lambda: read_counts(port) == expected, 90, "the first worker's counts", log)
-        probe = KafkaConsumer(bootstrap_servers=kafka_servers)
-        ends = probe.end_offsets([TopicPartition(topic, p) for p in (0, 1)])
-        probe.close()
-        end = {tp.partition: offset for tp, offset in ends.items()}
-        wait_for(lambda: committed_all(admin, app_id, topic, end), 30, "offset commit", log)
+        wait_for(lambda: consumed_all(kafka_servers, app_id, topic), 30, "offset commit", log)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         assert first.returncode == -signal.SIGKILL
@@ -125,5 +94,5 @@ def test_worker_killed_with_sigkill_recovers_table_from_changelog(
     env["SMOKE_DATADIR"] = str(tmp_path / "second")
     with faust_worker(env, log):
         wait_for(lambda: read_counts(port) == expected, 90, "the recovered counts", log)
-        send(kafka_servers, topic, ["child-c"])
+        publish(kafka_servers, topic, [(b"child-c", b'"seen"')])
         wait_for(lambda: read_counts(port) == {**expected, "child-c": 2}, 60, "a new event", log)
