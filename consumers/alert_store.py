@@ -93,6 +93,14 @@ def rows(
     return version, current
 
 
+async def store_alert(conn: asyncpg.Connection, payload: bytes, source: str) -> None:
+    """Store one encoded alert (what the store does for each record, without Kafka)."""
+    version, current = rows(CODEC.decode(payload), payload, source)
+    async with conn.transaction():
+        await conn.execute(_VERSION, *version)
+        await conn.execute(_CURRENT, *current)
+
+
 async def serve(settings: Settings) -> None:
     """Run the store until SIGTERM or SIGINT, finishing the batch in hand."""
     import signal

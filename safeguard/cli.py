@@ -12,6 +12,8 @@ safeguard publish observation|registration --...   one event from flags
 safeguard agency add|token|revoke        intake agencies and their bearer tokens
 safeguard intake                         the HTTP intake
 safeguard alert-store                    store alerts in PostgreSQL
+safeguard dashboard                      the live multi-agency dashboard
+safeguard user add NAME                  a dashboard user
 safeguard db migrate                     apply database migrations
 safeguard scenario generate              a synthetic multi-agency timeline
 """
@@ -40,6 +42,8 @@ publish_app = typer.Typer(help="Publish one event from the command line.")
 agency_app = typer.Typer(help="Agencies and their intake tokens.")
 db_app = typer.Typer(help="The PostgreSQL schema.")
 scenario_app = typer.Typer(help="Synthetic data for demos and benchmarks.")
+user_app = typer.Typer(help="Dashboard users.")
+app.add_typer(user_app, name="user")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(agency_app, name="agency")
 app.add_typer(db_app, name="db")
@@ -347,6 +351,41 @@ def alert_store() -> None:
     from consumers.alert_store import serve
 
     asyncio.run(serve(load_settings()))
+
+
+@app.command("dashboard")
+@friendly_errors
+def dashboard(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the dashboard (log in with a user from `safeguard user add`)."""
+    import uvicorn
+
+    from consumers.dashboard.app import create_app
+
+    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+
+
+@user_app.command("add")
+@friendly_errors
+def user_add(
+    username: Annotated[str, typer.Argument(help="The login name.")],
+    role: Annotated[str, typer.Option(help="practitioner or admin.")] = "practitioner",
+    local_authority: Annotated[str, typer.Option(help="ONS code; practitioners see only it.")] = "",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Add a dashboard user; asks for the password (at least 12 characters)."""
+    import sys
+
+    from consumers.users import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    _with_db(lambda conn: add_user(conn, username, password, role, local_authority or None))
+    console.print(f"added {username} ({role}, {local_authority or 'all areas'})", highlight=False)
 
 
 @db_app.command("migrate")

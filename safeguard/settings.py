@@ -130,6 +130,14 @@ class Settings(BaseSettings):
         default=None, description="File holding the partnership key (at least 32 bytes)."
     )
 
+    # Dashboard
+    dashboard_secret: SecretStr | None = Field(
+        default=None, description="Key that signs session cookies; unset: a new one each start."
+    )
+    dashboard_https_only: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
+    )
+
     # PostgreSQL
     database_url: SecretStr | None = Field(
         default=None,

@@ -16,6 +16,7 @@ def test_every_event_gets_a_faust_codec_that_speaks_single_object_encoding(
     names = register_codecs()
     assert names == [
         "avro-alert",
+        "avro-alert_action",
         "avro-dead_letter",
         "avro-observation",
         "avro-school",

@@ -1,0 +1,323 @@
+"""The dashboard web app (FastAPI, server-rendered pages, server-sent events).
+
+    GET  /login, POST /login, POST /logout
+    GET  /                       open alerts (filters: ?level=, ?kind=), live over /events
+    GET  /events                 server-sent events: alerts changed since the page loaded
+    GET  /alerts/{alert_id}      the alert: evidence timeline, reasons, actions, versions (audited)
+    POST /alerts/{alert_id}/acknowledge | /assign | /close   (audited, published as AlertAction)
+
+Sessions are signed cookies (``SameSite=Strict``, so another site cannot post with them). A
+practitioner sees only their local authority's alerts; an administrator sees all.
+"""
+
+import asyncio
+import datetime as dt
+import json
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import Depends, FastAPI, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from consumers.dashboard.actions import describe
+from consumers.users import User, authenticate, get_user
+from safeguard.db import connect_pool
+from safeguard.settings import Settings
+from schemas.catalogue import default_catalogue
+from schemas.codec import EventCodec
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+LEVELS = ("critical", "high", "medium", "low")
+KINDS = ("combined_concern", "missing_from_education")
+_ROW = """alert_id, child_ref, kind, level, local_authority, agencies, first_evidence_at,
+          last_evidence_at, version, status, assignee, updated_at"""
+
+
+class LoginRequired(Exception):
+    """No session: the browser is sent to the login page."""
+
+
+def _row(record: asyncpg.Record) -> dict[str, Any]:
+    return {
+        k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in dict(record).items()
+    }
+
+
+async def open_alerts(
+    conn: asyncpg.Connection,
+    user: User,
+    level: str | None = None,
+    kind: str | None = None,
+    since: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Open alerts the user may see, most urgent first; with ``since``, only those changed."""
+    rows = await conn.fetch(
+        f"SELECT {_ROW} FROM alerts WHERE status <> 'closed'"  # noqa: S608 - fixed column list
+        " AND ($1::text IS NULL OR local_authority = $1)"
+        " AND ($2::text IS NULL OR level = $2) AND ($3::text IS NULL OR kind = $3)"
+        " AND ($4::timestamptz IS NULL OR updated_at > $4)"
+        " ORDER BY array_position(ARRAY['critical','high','medium','low'], level),"
+        " last_evidence_at DESC LIMIT 500",
+        None if user.is_admin else user.local_authority,
+        level,
+        kind,
+        since,
+    )
+    return [_row(r) for r in rows]
+
+
+async def audit(
+    conn: asyncpg.Connection,
+    user: User,
+    action: str,
+    alert_id: str | None,
+    detail: str | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO audit (username, action, alert_id, detail) VALUES ($1, $2, $3, $4)",
+        user.username,
+        action,
+        alert_id,
+        detail,
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    secret = (
+        settings.dashboard_secret.get_secret_value()
+        if settings.dashboard_secret
+        else secrets.token_urlsafe(32)
+    )
+    action_codec = EventCodec("alert_action")
+    catalogue = default_catalogue()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await connect_pool(settings.dsn, settings.dsn_redacted)
+        app.state.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+        await app.state.producer.start()
+        try:
+            yield
+        finally:
+            await app.state.producer.stop()
+            await app.state.pool.close()
+
+    app = FastAPI(
+        title="safeguard-stream dashboard",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        same_site="strict",
+        https_only=settings.dashboard_https_only,
+        max_age=8 * 3600,
+    )
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+
+    async def current_user(request: Request) -> User:
+        username = request.session.get("user")
+        if not username:
+            raise LoginRequired
+        async with request.app.state.pool.acquire() as conn:
+            user = await get_user(conn, username)
+        if user is None:
+            request.session.clear()
+            raise LoginRequired
+        return user
+
+    Current = Annotated[User, Depends(current_user)]
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request) -> Response:
+        return TEMPLATES.TemplateResponse(request, "login.html", {"error": None})
+
+    @app.post("/login", response_class=HTMLResponse)
+    async def login(
+        request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]
+    ) -> Response:
+        async with request.app.state.pool.acquire() as conn:
+            user = await authenticate(conn, username, password)
+            if user is None:
+                return TEMPLATES.TemplateResponse(
+                    request,
+                    "login.html",
+                    {"error": "Wrong username or password."},
+                    status_code=status.HTTP_401_UNAUTHORIZED,
+                )
+            await audit(conn, user, "login", None)
+        request.session["user"] = user.username
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        request.session.clear()
+        return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def alert_list(
+        request: Request, user: Current, level: str | None = None, kind: str | None = None
+    ) -> Response:
+        level = level if level in LEVELS else None
+        kind = kind if kind in KINDS else None
+        async with request.app.state.pool.acquire() as conn:
+            alerts = await open_alerts(conn, user, level, kind)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "list.html",
+            {
+                "user": user,
+                "alerts": alerts,
+                "level": level,
+                "kind": kind,
+                "levels": LEVELS,
+                "kinds": KINDS,
+                "loaded_at": dt.datetime.now(dt.UTC).isoformat(),
+            },
+        )
+
+    @app.get("/events")
+    async def events(request: Request, user: Current, since: str | None = None) -> Response:
+        cursor = _parse_time(since) or dt.datetime.now(dt.UTC)
+
+        async def stream() -> AsyncIterator[str]:
+            nonlocal cursor
+            yield "retry: 3000\n\n"
+            while not await request.is_disconnected():
+                async with request.app.state.pool.acquire() as conn:
+                    changed = await open_alerts(conn, user, since=cursor)
+                if changed:
+                    cursor = max(_parse_time(a["updated_at"]) or cursor for a in changed)
+                    yield f"data: {json.dumps(changed)}\n\n"
+                await asyncio.sleep(1)
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    async def visible(conn: asyncpg.Connection, user: User, alert_id: str) -> asyncpg.Record:
+        alert = await conn.fetchrow("SELECT * FROM alerts WHERE alert_id = $1", alert_id)
+        if alert is None or not (user.is_admin or alert["local_authority"] == user.local_authority):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+        return alert
+
+    @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
+    async def alert_page(request: Request, alert_id: str, user: Current) -> Response:
+        async with request.app.state.pool.acquire() as conn:
+            alert = await visible(conn, user, alert_id)
+            versions = await conn.fetch(
+                "SELECT version, level, rule_id, raised_at, evidence, reasons, actions, received_at"
+                " FROM alert_versions WHERE alert_id = $1 ORDER BY version DESC",
+                alert_id,
+            )
+            await audit(conn, user, "view", alert_id, f"version {alert['version']}")
+        latest = versions[0]
+        evidence = [
+            {
+                **e,
+                "description": catalogue[e["indicator"]].description
+                if e["indicator"] in catalogue
+                else "",
+            }
+            for e in json.loads(latest["evidence"])
+        ]
+        actions = [
+            (a, describe(a, alert["local_authority"])) for a in json.loads(latest["actions"])
+        ]
+        return TEMPLATES.TemplateResponse(
+            request,
+            "alert.html",
+            {
+                "user": user,
+                "alert": alert,
+                "evidence": evidence,
+                "reasons": json.loads(latest["reasons"]),
+                "actions": actions,
+                "versions": versions,
+            },
+        )
+
+    async def act(
+        request: Request,
+        user: User,
+        alert_id: str,
+        action: str,
+        *,
+        assignee: str | None = None,
+        reason: str | None = None,
+    ) -> Response:
+        new_status = {"acknowledge": "acknowledged", "assign": "assigned", "close": "closed"}[
+            action
+        ]
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            alert = await visible(conn, user, alert_id)
+            await conn.execute(
+                "UPDATE alerts SET status = $2, assignee = COALESCE($3, assignee),"
+                " closed_reason = COALESCE($4, closed_reason), updated_at = now()"
+                " WHERE alert_id = $1",
+                alert_id,
+                new_status,
+                assignee,
+                reason,
+            )
+            await audit(conn, user, action, alert_id, assignee or reason)
+        await request.app.state.producer.send_and_wait(
+            settings.topic_alert_actions,
+            key=alert["child_ref"].encode(),
+            value=action_codec.encode(
+                {
+                    "alert_id": alert_id,
+                    "version": alert["version"],
+                    "action": action,
+                    "by": user.username,
+                    "assignee": assignee,
+                    "reason": reason,
+                    "at": dt.datetime.now(dt.UTC),
+                }
+            ),
+        )
+        return RedirectResponse(f"/alerts/{alert_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+    @app.post("/alerts/{alert_id}/acknowledge")
+    async def acknowledge(request: Request, alert_id: str, user: Current) -> Response:
+        return await act(request, user, alert_id, "acknowledge")
+
+    @app.post("/alerts/{alert_id}/assign")
+    async def assign(
+        request: Request,
+        alert_id: str,
+        user: Current,
+        assignee: Annotated[str, Form(min_length=1, max_length=80)],
+    ) -> Response:
+        return await act(request, user, alert_id, "assign", assignee=assignee.strip())
+
+    @app.post("/alerts/{alert_id}/close")
+    async def close(
+        request: Request,
+        alert_id: str,
+        user: Current,
+        reason: Annotated[str, Form(min_length=3, max_length=200)],
+    ) -> Response:
+        return await act(request, user, alert_id, "close", reason=reason.strip())
+
+    return app
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,104 @@
+"""Dashboard users: scrypt-hashed passwords, a role, and the local authority they work for."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+
+from safeguard.errors import InvalidRecordError, SafeguardError
+
+# scrypt cost: n=2**14, r=8, p=1 (the parameters OWASP lists for scrypt), 32-byte key.
+_N, _R, _P = 2**14, 8, 1
+ROLES = ("practitioner", "admin")
+
+
+class UserError(SafeguardError):
+    """A user could not be added."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    role: str
+    local_authority: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return "$".join(
+        [
+            "scrypt",
+            str(_N),
+            str(_R),
+            str(_P),
+            base64.b64encode(salt).decode(),
+            base64.b64encode(key).decode(),
+        ]
+    )
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, key = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate, base64.b64decode(key))
+
+
+async def add_user(
+    conn: asyncpg.Connection, username: str, password: str, role: str, local_authority: str | None
+) -> User:
+    if role not in ROLES:
+        raise InvalidRecordError(f"role: {role!r} is not one of {', '.join(ROLES)}", field="role")
+    if role == "practitioner" and not local_authority:
+        raise InvalidRecordError(
+            "local_authority: a practitioner needs one", field="local_authority"
+        )
+    if len(password) < 12:
+        raise InvalidRecordError("password: use at least 12 characters", field="password")
+    try:
+        await conn.execute(
+            "INSERT INTO users (username, password_hash, role, local_authority)"
+            " VALUES ($1, $2, $3, $4)",
+            username,
+            hash_password(password),
+            role,
+            local_authority,
+        )
+    except asyncpg.UniqueViolationError:
+        raise UserError(f"user {username!r} already exists") from None
+    return User(username, role, local_authority)
+
+
+async def authenticate(conn: asyncpg.Connection, username: str, password: str) -> User | None:
+    row = await conn.fetchrow(
+        "SELECT username, password_hash, role, local_authority FROM users WHERE username = $1",
+        username,
+    )
+    # Hash even for an unknown user, so the response time does not reveal which names exist.
+    stored = row["password_hash"] if row else hash_password("not a real password")
+    if not check_password(password, stored) or row is None:
+        return None
+    return User(row["username"], row["role"], row["local_authority"])
+
+
+async def get_user(conn: asyncpg.Connection, username: str) -> User | None:
+    row = await conn.fetchrow(
+        "SELECT username, role, local_authority FROM users WHERE username = $1", username
+    )
+    return User(row["username"], row["role"], row["local_authority"]) if row else None

@@ -1,0 +1,195 @@
+"""The dashboard's routes with a test client, against the real PostgreSQL and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from fastapi.testclient import TestClient
+
+from consumers.alert_store import store_alert
+from consumers.dashboard.app import create_app
+from consumers.users import add_user
+from safeguard.db import migrate
+from safeguard.settings import Settings
+from schemas.codec import EventCodec
+
+from .helpers import TopicReader, wait_for
+
+PASSWORD = "correct horse battery"  # noqa: S105 - a test user's password
+T0 = dt.datetime(2026, 10, 5, 8, 45, tzinfo=dt.UTC)
+
+
+def alert(alert_id: str, la: str) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "version": 2,
+        "child_ref": "d" * 64,
+        "kind": "combined_concern",
+        "level": "high",
+        "rule_id": "concern.possible_trafficking",
+        "rule_version": 1,
+        "raised_at": T0,
+        "local_authority": la,
+        "evidence": [
+            {
+                "event_id": "e1",
+                "agency_type": "health",
+                "agency_id": "hb-cardiff",
+                "indicator": "health.controlling_companion",
+                "group": "health",
+                "observed_at": T0,
+            }
+        ],
+        "reasons": ["Both parts of the guide's definition are present."],
+        "actions": ["report_child_at_risk", "icta_referral"],
+        "family_move": False,
+    }
+
+
+def db(dsn: str, action: Callable[[asyncpg.Connection], Any]) -> Any:
+    async def run() -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+            return await action(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def world(
+    kafka_servers: str, dsn: str, topic_factory: Callable[..., str]
+) -> Iterator[dict[str, Any]]:
+    tag = uuid.uuid4().hex[:8]
+    names = {"cardiff": f"cardiff-{tag}", "swansea": f"swansea-{tag}", "admin": f"admin-{tag}"}
+    ids = {"cardiff": f"combined_concern-c{tag}", "swansea": f"combined_concern-s{tag}"}
+    codec = EventCodec("alert")
+
+    async def setup(conn: asyncpg.Connection) -> None:
+        await add_user(conn, names["cardiff"], PASSWORD, "practitioner", "W06000015")
+        await add_user(conn, names["swansea"], PASSWORD, "practitioner", "W06000011")
+        await add_user(conn, names["admin"], PASSWORD, "admin", None)
+        await store_alert(conn, codec.encode(alert(ids["cardiff"], "W06000015")), "test")
+        await store_alert(conn, codec.encode(alert(ids["swansea"], "W06000011")), "test")
+
+    db(dsn, setup)
+    settings = Settings(
+        kafka_bootstrap=kafka_servers,
+        database_url=dsn,
+        topic_alert_actions=topic_factory("alert-actions"),
+    )
+    with TestClient(create_app(settings)) as client:
+        yield {"client": client, "names": names, "ids": ids, "settings": settings, "dsn": dsn}
+
+
+def login(world: dict[str, Any], who: str) -> TestClient:
+    client: TestClient = world["client"]
+    response = client.post(
+        "/login",
+        data={"username": world["names"][who], "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert (response.status_code, response.headers["location"]) == (303, "/")
+    return client
+
+
+def test_pages_need_a_login_and_a_wrong_password_is_refused(world: dict[str, Any]) -> None:
+    client = world["client"]
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    response = client.post(
+        "/login", data={"username": world["names"]["cardiff"], "password": "nope"}
+    )
+    assert response.status_code == 401
+    assert "Wrong username or password." in response.text
+
+
+def test_a_practitioner_sees_only_their_local_authority(world: dict[str, Any]) -> None:
+    client = login(world, "cardiff")
+    page = client.get("/").text
+    assert world["ids"]["cardiff"] in page and world["ids"]["swansea"] not in page
+    assert client.get(f"/alerts/{world['ids']['swansea']}").status_code == 404
+    admin = login(world, "admin").get("/").text
+    assert world["ids"]["cardiff"] in admin and world["ids"]["swansea"] in admin
+
+
+def test_the_alert_page_explains_and_every_view_is_audited(world: dict[str, Any]) -> None:
+    client = login(world, "cardiff")
+    page = client.get(f"/alerts/{world['ids']['cardiff']}").text
+    assert (
+        "The adult with them answers for them and will not leave them alone with the clinician."
+        in page
+    )
+    assert "Both parts of the guide&#39;s definition are present." in page
+    assert "0800 043 4303" in page and "W06000015" in page
+    rows = db(
+        world["dsn"],
+        lambda c: c.fetch(
+            "SELECT username, action, detail FROM audit WHERE alert_id = $1",
+            world["ids"]["cardiff"],
+        ),
+    )
+    assert [(r["username"], r["action"], r["detail"]) for r in rows] == [
+        (world["names"]["cardiff"], "view", "version 2")
+    ]
+
+
+def test_acknowledge_assign_and_close_are_stored_audited_and_published(
+    kafka_servers: str, world: dict[str, Any]
+) -> None:
+    client = login(world, "cardiff")
+    alert_id = world["ids"]["cardiff"]
+    assert client.post(f"/alerts/{alert_id}/acknowledge", follow_redirects=False).status_code == 303
+    assert (
+        client.post(
+            f"/alerts/{alert_id}/assign", data={"assignee": "duty team"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+    assert client.post(f"/alerts/{alert_id}/close", data={"reason": ""}).status_code == 422
+    assert (
+        client.post(
+            f"/alerts/{alert_id}/close", data={"reason": "referred to MASH"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+
+    row = db(
+        world["dsn"],
+        lambda c: c.fetchrow(
+            "SELECT status, assignee, closed_reason FROM alerts WHERE alert_id = $1", alert_id
+        ),
+    )
+    assert (row["status"], row["assignee"], row["closed_reason"]) == (
+        "closed",
+        "duty team",
+        "referred to MASH",
+    )
+    audit = db(
+        world["dsn"],
+        lambda c: c.fetch(
+            "SELECT action, detail FROM audit WHERE alert_id = $1 ORDER BY id", alert_id
+        ),
+    )
+    assert [(a["action"], a["detail"]) for a in audit] == [
+        ("acknowledge", None),
+        ("assign", "duty team"),
+        ("close", "referred to MASH"),
+    ]
+    assert alert_id not in client.get("/").text
+    actions = TopicReader(kafka_servers, world["settings"].topic_alert_actions)
+    wait_for(lambda: len(actions.poll()) >= 3, 30, "three action events")
+    decoded = [EventCodec("alert_action").decode(r.value) for r in actions.records]
+    assert [(a["action"], a["by"], a["assignee"], a["reason"]) for a in decoded] == [
+        ("acknowledge", world["names"]["cardiff"], None, None),
+        ("assign", world["names"]["cardiff"], "duty team", None),
+        ("close", world["names"]["cardiff"], None, "referred to MASH"),
+    ]
+    actions.close()
