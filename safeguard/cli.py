@@ -364,7 +364,14 @@ def dashboard(
 
     from consumers.dashboard.app import create_app
 
-    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="info")
+    # Live lists hold server-sent-event connections open: do not wait on them for ever at stop.
+    uvicorn.run(
+        create_app(load_settings()),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
 
 
 @user_app.command("add")
