@@ -60,9 +60,10 @@ test: system-deps venv lint
 bench: system-deps venv
 	@./.ci/with-infra $(BIN)/python -m bench
 
-demo:
-	@echo "make demo arrives with the demo scenario; until then: make up, then make test"
-	@exit 1
+# The whole pipeline with a generated scenario; DEMO_ARGS=--once runs it, summarises and stops.
+DEMO_ARGS ?=
+demo: system-deps venv
+	$(SAFEGUARD) demo $(DEMO_ARGS)
 
 clean: down
 	rm -rf $(VENV) .safeguard

@@ -102,3 +102,24 @@ async def get_user(conn: asyncpg.Connection, username: str) -> User | None:
         "SELECT username, role, local_authority FROM users WHERE username = $1", username
     )
     return User(row["username"], row["role"], row["local_authority"]) if row else None
+
+
+async def set_password(
+    conn: asyncpg.Connection,
+    username: str,
+    password: str,
+    *,
+    role: str,
+    local_authority: str | None = None,
+) -> User:
+    """Create the user, or give an existing one this password and role (used by the demo)."""
+    await conn.execute(
+        "INSERT INTO users (username, password_hash, role, local_authority) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
+        " role = EXCLUDED.role, local_authority = EXCLUDED.local_authority",
+        username,
+        hash_password(password),
+        role,
+        local_authority,
+    )
+    return User(username, role, local_authority)

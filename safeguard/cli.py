@@ -14,6 +14,7 @@ safeguard intake                         the HTTP intake
 safeguard alert-store                    store alerts in PostgreSQL
 safeguard dashboard                      the live multi-agency dashboard
 safeguard user add NAME                  a dashboard user
+safeguard demo [--once]                  everything, fed a generated scenario
 safeguard db migrate                     apply database migrations
 safeguard scenario generate              a synthetic multi-agency timeline
 """
@@ -393,6 +394,22 @@ def user_add(
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     _with_db(lambda conn: add_user(conn, username, password, role, local_authority or None))
     console.print(f"added {username} ({role}, {local_authority or 'all areas'})", highlight=False)
+
+
+@app.command("demo")
+@friendly_errors
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run the scenario, summarise, stop.")
+    ] = False,
+    children: Annotated[int, typer.Option(min=1, help="Children in the scenario.")] = 120,
+    seed: Annotated[int, typer.Option(help="Scenario seed.")] = 1,
+    port: Annotated[int, typer.Option(help="Dashboard port (the intake uses the next).")] = 8000,
+) -> None:
+    """The whole pipeline on this machine with a generated scenario (Ctrl-C stops it all)."""
+    from safeguard.demo import run
+
+    raise typer.Exit(run(load_settings(), once=once, children=children, seed=seed, port=port))
 
 
 @db_app.command("migrate")

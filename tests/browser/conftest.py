@@ -37,10 +37,10 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(_database_checked: str, kafka_servers: str) -> Iterator[Browser]:  # noqa: F811
-    # The services are checked first: Playwright's sync API keeps an event loop running, and
-    # the database check uses asyncio.run.
+    # Playwright's sync API keeps an event loop running in this thread while it is open, so it
+    # is opened per module (other tests use asyncio.run), after the services are checked.
     chromium = shutil.which("chromium")
     if chromium is None:
         message = "Chromium is not installed: apt-get install -y chromium chromium-driver"

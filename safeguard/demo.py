@@ -1,0 +1,220 @@
+"""``safeguard demo``: the whole pipeline on this machine, fed a generated multi-agency scenario.
+
+Starts Kafka and PostgreSQL (unless they run), the worker, the alert store, the dashboard and the
+intake; creates a demo login; publishes a generated scenario with a progress bar; prints each alert
+as it is raised; and stops everything it started on Ctrl-C. With ``--once`` it waits until the
+scenario has been processed, prints a summary and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer
+from rich.console import Console
+
+from safeguard import infra
+from safeguard.errors import SafeguardError
+from safeguard.settings import Settings
+
+console = Console()
+DEMO_USER = "demo"
+
+
+class DemoError(SafeguardError):
+    """A part of the demo did not start."""
+
+
+def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) -> int:
+    started = [s.name for s in infra.up(settings) if s.started_now]
+    folder = settings.data_dir / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder / "partnership.key"
+    if not key.exists():
+        key.write_text(secrets.token_urlsafe(48))
+        key.chmod(0o600)
+    # Scenario deadlines are already in the past: check them often so they show in the demo.
+    env = {
+        "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key.resolve()),
+        "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "3",
+    }
+    password = _demo_login(settings)
+    with ExitStack() as stack:
+        stack.callback(_stop_infra, settings, started)
+        processes = {
+            "worker": _start(stack, ["worker", "-l", "warning"], folder, env),
+            "alert-store": _start(stack, ["alert-store"], folder, env),
+            "dashboard": _start(stack, ["dashboard", "--port", str(port)], folder, env),
+            "intake": _start(stack, ["intake", "--port", str(port + 1)], folder, env),
+        }
+        alerts = KafkaConsumer(
+            settings.topic_alerts_concern,
+            settings.topic_alerts_education,
+            bootstrap_servers=settings.kafka_servers,
+            auto_offset_reset="latest",
+            group_id=None,
+            consumer_timeout_ms=500,
+        )
+        alerts.poll(timeout_ms=2000)  # join at the end: only this run's alerts are printed
+        _publish_scenario(folder, env, children, seed)
+        console.print(
+            f"\n[bold]dashboard[/] http://127.0.0.1:{port}  login [bold]{DEMO_USER}[/] / "
+            f"[bold]{password}[/]   intake http://127.0.0.1:{port + 1}/docs\n"
+        )
+        latest = _follow(alerts, processes, once=once)
+        alerts.close()
+        _summary(latest)
+    return 0
+
+
+def _demo_login(settings: Settings) -> str:
+    from consumers.users import set_password
+    from safeguard.db import connect_pool
+
+    password = secrets.token_urlsafe(12)
+
+    async def create() -> None:
+        pool = await connect_pool(settings.dsn, settings.dsn_redacted)
+        try:
+            async with pool.acquire() as conn:
+                await set_password(conn, DEMO_USER, password, role="admin")
+        finally:
+            await pool.close()
+
+    asyncio.run(create())
+    return password
+
+
+def _start(
+    stack: ExitStack, args: list[str], folder: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    import os
+
+    log = (folder / f"{args[0]}.log").open("ab")
+    stack.callback(log.close)
+    proc = subprocess.Popen(  # noqa: S603 - the project's own command
+        [sys.executable, "-m", "safeguard", *args],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack.callback(_stop, proc)
+    console.print(f"started {args[0]} (pid {proc.pid}, log {folder / f'{args[0]}.log'})")
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _stop_infra(settings: Settings, started: list[str]) -> None:
+    if started:
+        infra.down(settings)
+        console.print(f"stopped {', '.join(started)}")
+
+
+def _publish_scenario(folder: Path, env: dict[str, str], children: int, seed: int) -> None:
+    import os
+
+    subprocess.run(  # noqa: S603 - the project's own command
+        [
+            sys.executable,
+            "-m",
+            "safeguard",
+            "scenario",
+            "generate",
+            "--children",
+            str(children),
+            "--seed",
+            str(seed),
+            "--out",
+            str(folder / "scenario"),
+        ],
+        check=True,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+    )
+    for kind in ("schools", "registrations", "observations"):
+        result = subprocess.run(  # noqa: S603 - the project's own command
+            [
+                sys.executable,
+                "-m",
+                "safeguard",
+                "import",
+                kind,
+                str(folder / "scenario" / f"{kind}.csv"),
+            ],
+            env={**os.environ, **env},
+            check=False,
+        )
+        if result.returncode not in (0, 1):  # 1: some rows rejected, the rest published
+            raise DemoError(f"importing {kind} failed (exit {result.returncode})")
+
+
+def _follow(
+    alerts: KafkaConsumer, processes: dict[str, Any], *, once: bool
+) -> dict[str, dict[str, Any]]:
+    from schemas.codec import EventCodec
+
+    codec = EventCodec("alert")
+    latest: dict[str, dict[str, Any]] = {}
+    quiet_since = time.monotonic()
+    try:
+        while True:
+            for name, proc in processes.items():
+                if proc.poll() is not None:
+                    raise DemoError(f"{name} stopped (exit {proc.returncode}); see its log")
+            got = False
+            for batch in alerts.poll(timeout_ms=500).values():
+                for record in batch:
+                    alert = codec.decode(record.value)
+                    if latest.get(alert["alert_id"], {}).get("version", 0) >= alert["version"]:
+                        continue
+                    latest[alert["alert_id"]] = alert
+                    got = True
+                    _print(alert)
+            if got:
+                quiet_since = time.monotonic()
+            elif once and latest and time.monotonic() - quiet_since > 20:
+                return latest
+            elif once and not latest and time.monotonic() - quiet_since > 180:
+                raise DemoError("no alert within 3 minutes; see the worker's log")
+    except KeyboardInterrupt:
+        console.print("\nstopping ...")
+        return latest
+
+
+def _print(alert: dict[str, Any]) -> None:
+    agencies = sorted({e["agency_type"] for e in alert["evidence"]})
+    colour = {"critical": "red", "high": "dark_orange", "medium": "yellow", "low": "white"}[
+        alert["level"]
+    ]
+    console.print(
+        f"[{colour}]{alert['level']:<8}[/] {alert['kind']:<23} child {alert['child_ref'][:12]} "
+        f"v{alert['version']} {'+'.join(agencies):<40} {alert['reasons'][0][:110]}",
+        highlight=False,
+    )
+
+
+def _summary(latest: dict[str, dict[str, Any]]) -> None:
+    counts = Counter((a["kind"], a["level"]) for a in latest.values())
+    console.print(f"\n[bold]{len(latest)} alerts[/] at {dt.datetime.now(dt.UTC):%H:%M:%S} UTC:")
+    for (kind, level), n in sorted(counts.items()):
+        console.print(f"  {n:>4}  {kind:<23} {level}")
