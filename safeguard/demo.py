@@ -206,11 +206,12 @@ def _print(alert: dict[str, Any]) -> None:
     colour = {"critical": "red", "high": "dark_orange", "medium": "yellow", "low": "white"}[
         alert["level"]
     ]
-    console.print(
-        f"[{colour}]{alert['level']:<8}[/] {alert['kind']:<23} child {alert['child_ref'][:12]} "
-        f"v{alert['version']} {'+'.join(agencies):<40} {alert['reasons'][0][:110]}",
-        highlight=False,
+    kind = {"combined_concern": "concern", "missing_from_education": "education"}[alert["kind"]]
+    line = (
+        f"[{colour}]{alert['level']:<8}[/] {kind:<9} {alert['child_ref'][:10]} "
+        f"v{alert['version']:<2} {'+'.join(agencies)}: {alert['reasons'][0]}"
     )
+    console.print(line, highlight=False, no_wrap=True, overflow="ellipsis")
 
 
 def _summary(latest: dict[str, dict[str, Any]]) -> None:

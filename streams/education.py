@@ -230,7 +230,9 @@ def _repeated(state: EducationState, config: EducationConfig) -> list[Finding]:
             REPEATED_REGISTRATION,
             "medium" if many_schools else "low",
             "movement.repeated_school_registrations",
-            recent[-1],
+            # The earliest registration anchors the finding, so later registrations extend the
+            # same finding (one movement observation) instead of adding one per registration.
+            recent[0],
             tuple(recent),
             f"Registered at {len(schools)} schools in {len(authorities)} local "
             f"{'authority' if len(authorities) == 1 else 'authorities'} within "
