@@ -146,6 +146,9 @@ def _publish_scenario(folder: Path, env: dict[str, str], children: int, seed: in
             str(seed),
             "--out",
             str(folder / "scenario"),
+            "--start",
+            # The longest story spans about 250 days: start that long ago, so nothing is future.
+            (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=250)).isoformat(),
         ],
         check=True,
         env={**os.environ, **env},
