@@ -17,11 +17,9 @@ and they name dependencies local to ``create_app``.)
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,8 +29,8 @@ from producers.agencies import Agency, authenticate
 from producers.imports import observation_from_row, registration_from_row
 from producers.pseudonym import Pseudonymiser, load_key
 from producers.publisher import encode_observation, encode_registration
-from safeguard.db import connect_pool
 from safeguard.errors import InvalidRecordError
+from safeguard.services import pool_and_producer
 from safeguard.settings import Settings
 
 MAX_BATCH = 500
@@ -105,24 +103,11 @@ def _row(item: BaseModel, agency: Agency) -> dict[str, str]:
 def create_app(settings: Settings) -> FastAPI:
     pseudonyms = Pseudonymiser(load_key(settings.pseudonym_key, settings.pseudonym_key_file))
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await connect_pool(settings.dsn, settings.dsn_redacted)
-        app.state.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_servers, acks="all", enable_idempotence=True
-        )
-        await app.state.producer.start()
-        try:
-            yield
-        finally:
-            await app.state.producer.stop()
-            await app.state.pool.close()
-
     app = FastAPI(
         title="safeguard-stream intake",
         version="1",
         description=__doc__,
-        lifespan=lifespan,
+        lifespan=pool_and_producer(settings),
     )
     bearer = HTTPBearer(auto_error=False)
 

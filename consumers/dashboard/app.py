@@ -15,12 +15,10 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from fastapi import Depends, FastAPI, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
@@ -28,7 +26,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from consumers.dashboard.actions import describe
 from consumers.users import User, authenticate, get_user
-from safeguard.db import connect_pool
+from safeguard.services import pool_and_producer
 from safeguard.settings import Settings
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
@@ -98,20 +96,9 @@ def create_app(settings: Settings) -> FastAPI:
     action_codec = EventCodec("alert_action")
     catalogue = default_catalogue()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await connect_pool(settings.dsn, settings.dsn_redacted)
-        app.state.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
-        await app.state.producer.start()
-        try:
-            yield
-        finally:
-            await app.state.producer.stop()
-            await app.state.pool.close()
-
     app = FastAPI(
         title="safeguard-stream dashboard",
-        lifespan=lifespan,
+        lifespan=pool_and_producer(settings),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,

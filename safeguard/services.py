@@ -1,0 +1,31 @@
+"""What the web apps share: a PostgreSQL pool and an idempotent Kafka producer, for their life."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from safeguard.db import connect_pool
+from safeguard.settings import Settings
+
+
+def pool_and_producer(settings: Settings) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """A FastAPI lifespan that puts ``pool`` and ``producer`` on ``app.state``."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        app.state.pool = await connect_pool(settings.dsn, settings.dsn_redacted)
+        app.state.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_servers, acks="all", enable_idempotence=True
+        )
+        await app.state.producer.start()
+        try:
+            yield
+        finally:
+            await app.state.producer.stop()
+            await app.state.pool.close()
+
+    return lifespan
