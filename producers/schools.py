@@ -11,11 +11,11 @@ reported with their line number and reason, and never stop the accepted rows fro
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from producers.imports import Row, rows
 from safeguard.errors import CodecError, InvalidRecordError
 from schemas.codec import EventCodec
 
@@ -35,30 +35,25 @@ class SchoolFile:
 def read_schools(path: Path) -> SchoolFile:
     codec = EventCodec("school")
     result = SchoolFile()
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InvalidRecordError(f"{path.name}: missing columns {', '.join(missing)}")
-        for row in reader:
-            try:
-                school = _school(row)
-                result.records.append((school["school_id"].encode(), codec.encode(school)))
-            except CodecError as exc:
-                result.rejected.append((reader.line_num, str(exc)))
+    for line, row in rows(path, COLUMNS):
+        try:
+            school = _school(row)
+            result.records.append((school["school_id"].encode(), codec.encode(school)))
+        except CodecError as exc:
+            result.rejected.append((line, str(exc)))
     return result
 
 
-def _school(row: dict[str, Any]) -> dict[str, Any]:
-    flag = (row["near_port_of_entry"] or "").strip().lower()
+def _school(row: Row) -> dict[str, Any]:
+    flag = row["near_port_of_entry"].lower()
     if flag not in _TRUE | _FALSE:
         raise InvalidRecordError(
             f"near_port_of_entry: {flag!r} is not yes or no", field="near_port_of_entry", value=flag
         )
     school = {
-        "school_id": (row["school_id"] or "").strip(),
-        "name": (row["name"] or "").strip(),
-        "local_authority": (row["local_authority"] or "").strip(),
+        "school_id": row["school_id"],
+        "name": row["name"],
+        "local_authority": row["local_authority"],
         "near_port_of_entry": flag in _TRUE,
     }
     for column in ("school_id", "name", "local_authority"):

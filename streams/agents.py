@@ -93,7 +93,7 @@ async def process_observation(message: Any) -> None:
     state = ChildState.from_json(child_to_evidence.get(key))
     step = observe(state, observation, CATALOGUE, RULE_CONFIG)
     counters[step.result.value] += 1
-    if step.result is not Result.RESEND:
+    if step.changed:
         child_to_evidence[key] = state.to_json()
     if step.alert is not None:
         await alerts_concern.send(key=key, value=ALERT_CODEC.encode(step.alert))

@@ -33,6 +33,8 @@ class Result(enum.Enum):
 class Step:
     result: Result
     alert: dict[str, Any] | None = None
+    changed: bool = True
+    """False when the state is as it was (a duplicate, a too-old event): nothing to write."""
 
 
 def observe(
@@ -59,7 +61,7 @@ def observe(
     )
     outcome = state.add(item, config.lookback_days)
     if outcome is Outcome.TOO_OLD:
-        return Step(Result.TOO_OLD)
+        return Step(Result.TOO_OLD, changed=False)
     if outcome is Outcome.ADDED and item.observed_at == state.watermark:
         state.date_of_birth = date_of_birth.isoformat() if date_of_birth else state.date_of_birth
         state.age_disputed = observation["age_disputed"]
@@ -67,8 +69,9 @@ def observe(
     current = state.alert(KIND)
     if outcome is Outcome.DUPLICATE:
         if current.version and decision:
-            return Step(Result.RESEND, build_alert(observation["child_ref"], KIND, decision, state))
-        return Step(Result.NO_ALERT)
+            alert = build_alert(observation["child_ref"], KIND, decision, state)
+            return Step(Result.RESEND, alert, changed=False)
+        return Step(Result.NO_ALERT, changed=False)
     if decision is None:
         if current.version:  # the evidence that made the alert has expired: the episode ends
             current.episode += 1

@@ -53,7 +53,7 @@ def run(state: ChildState, *observations: dict[str, Any]) -> list[Any]:
 def test_first_alert_then_new_versions_of_the_same_alert() -> None:
     state = ChildState()
     first, second, third = run(state, SCHOOL, HEALTH, POLICE)
-    assert (first.result, first.alert) == (Result.NO_ALERT, None)
+    assert (first.result, first.alert, first.changed) == (Result.NO_ALERT, None, True)
     assert second.result is Result.NEW_VERSION and third.result is Result.NEW_VERSION
     assert (
         second.alert["alert_id"]
@@ -72,7 +72,7 @@ def test_a_duplicate_resends_the_current_version_byte_for_byte() -> None:
     state = ChildState()
     *_, latest = run(state, SCHOOL, HEALTH, POLICE)
     (again,) = run(state, HEALTH)
-    assert again.result is Result.RESEND
+    assert (again.result, again.changed) == (Result.RESEND, False)  # nothing to write back
     assert ALERTS.encode(again.alert) == ALERTS.encode(latest.alert)
     assert state.alert("combined_concern").version == 2
 
@@ -99,7 +99,7 @@ def test_a_late_event_outside_the_lookback_is_ignored() -> None:
     state = ChildState()
     run(state, HEALTH, POLICE)
     (late,) = run(state, obs("e0", "docs.held_by_someone_else", "police:p1", day=-361))
-    assert (late.result, late.alert) == (Result.TOO_OLD, None)
+    assert (late.result, late.alert, late.changed) == (Result.TOO_OLD, None, False)
     assert [e.event_id for e in state.evidence] == ["e2", "e3"]
 
 
