@@ -226,6 +226,13 @@ def throughput(run: Run) -> dict[str, Any]:
     console.log("baseline: Kafka ConsumerPerformance")
     broker_rate = _consumer_perf(run, topic, s.events)
 
+    out = f"{topic}.ceiling-out"
+    run.admin.create_topics([NewTopic(out, num_partitions=s.partitions, replication_factor=1)])
+    faust_rates = {}
+    for mode in ("noop", "same_io"):
+        console.log(f"baseline: Faust agent ({mode}), start to {s.events} events")
+        faust_rates[mode] = _faust_ceiling(run, env, mode, topic, out)
+
     console.log("worker: start to zero lag")
     started = time.monotonic()
     proc = run.worker(env, "throughput")
@@ -243,11 +250,42 @@ def throughput(run: Run) -> dict[str, Any]:
         "worker_events_per_s": round(worker_rate),
         "aiokafka_decode_events_per_s": round(decode_rate),
         "kafka_consumer_perf_events_per_s": round(broker_rate),
+        "faust_noop_events_per_s": round(faust_rates["noop"]),
+        "faust_same_io_events_per_s": round(faust_rates["same_io"]),
         "worker_vs_aiokafka": round(worker_rate / decode_rate, 3),
         "worker_vs_kafka": round(worker_rate / broker_rate, 3),
+        "worker_vs_faust_same_io": round(worker_rate / faust_rates["same_io"], 3),
+        "faust_noop_vs_aiokafka": round(faust_rates["noop"] / decode_rate, 3),
         "worker_seconds": round(elapsed, 1),
         "peak_rss_mb": round(rss, 1),
     }
+
+
+def _faust_ceiling(run: Run, env: dict[str, str], mode: str, topic: str, out: str) -> float:
+    """Events per second of a Faust agent doing less than the worker (``bench.faust_ceiling``)."""
+    events = run.scale.events
+    started = time.monotonic()
+    with (run.tmp / f"faust-{mode}.log").open("ab") as log:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.faust_ceiling",
+                mode,
+                topic,
+                out,
+                str(events),
+                str(run.tmp / f"faust-{mode}"),
+            ],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=3600,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise SystemExit(f"the Faust {mode} baseline failed; see {run.tmp / f'faust-{mode}.log'}")
+    return events / (time.monotonic() - started)
 
 
 async def _aiokafka_decode(servers: str, topic: str, expected: int) -> float:
@@ -428,7 +466,7 @@ def main() -> None:
     if name not in SCALES:
         raise SystemExit(f"BENCH_SCALE={name!r}: choose one of {', '.join(SCALES)}")
     run = Run(SCALES[name])
-    results = {
+    results: dict[str, Any] = {
         "scale": name,
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count(),

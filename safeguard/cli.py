@@ -135,7 +135,11 @@ def worker(
     import streams.agents  # noqa: F401 - registers the agents with the app
     from streams.app import app as faust_app
 
-    faust.Worker(faust_app, loglevel=loglevel).execute_from_commandline()
+    process = faust.Worker(faust_app, loglevel=loglevel)
+    # Faust's terminal spinner turns every logger up to DEBUG below the chosen level (so each
+    # record can spin it): at -l warning every debug record would be built and dropped.
+    process.spinner = None
+    process.execute_from_commandline()
 
 
 @topics_app.command("create")

@@ -96,7 +96,7 @@ async def process_observation(message: Any) -> None:
     if step.changed:
         child_to_evidence[key] = state.to_json()
     if step.alert is not None:
-        await alerts_concern.send(key=key, value=ALERT_CODEC.encode(step.alert))
+        await alerts_concern.send(key=key, value=ALERT_CODEC.encode(step.alert, check=False))
         log.info(
             "alert %s v%d %s for child %s (%s)",
             step.alert["alert_id"],
@@ -166,7 +166,7 @@ async def process_registration(message: Any) -> None:
         await observations.send(key=key, value=OBSERVATION_CODEC.encode(observation))
     if result.alert is not None:
         counters["education_alert"] += 1
-        await alerts_education.send(key=key, value=ALERT_CODEC.encode(result.alert))
+        await alerts_education.send(key=key, value=ALERT_CODEC.encode(result.alert, check=False))
         log.info(
             "education alert %s v%d %s for child %s",
             result.alert["alert_id"],

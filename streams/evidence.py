@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 MS_PER_DAY = 86_400_000
@@ -102,9 +102,30 @@ class ChildState:
         return self.alerts.setdefault(kind, AlertState())
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["evidence"] = [list(asdict(e).values()) for e in self.evidence]
-        return data
+        # Built by hand: dataclasses.asdict deep-copies and costs more than the rules themselves.
+        return {
+            "evidence": [
+                [
+                    e.event_id,
+                    e.agency_type,
+                    e.agency_id,
+                    e.indicator,
+                    e.group,
+                    e.observed_at,
+                    e.immediate_risk,
+                    e.local_authority,
+                ]
+                for e in self.evidence
+            ],
+            "watermark": self.watermark,
+            "date_of_birth": self.date_of_birth,
+            "age_disputed": self.age_disputed,
+            "alerts": {
+                kind: {"episode": a.episode, "version": a.version, "digest": a.digest}
+                for kind, a in self.alerts.items()
+            },
+            "adult_skipped": self.adult_skipped,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ChildState:

@@ -89,7 +89,29 @@ def test_observation_bytes_match_apache_avro_java(observation: dict[str, Any]) -
 def test_alert_bytes_match_apache_avro_java() -> None:
     codec = EventCodec("alert")
     assert codec.encode(ALERT).hex() == JAVA_ALERT
+    assert codec.encode(ALERT, check=False).hex() == JAVA_ALERT
     assert codec.decode(bytes.fromhex(JAVA_ALERT)) == ALERT
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (
+            {**ALERT, "version": "2"},
+            "Alert: cannot be encoded: an integer is required on field version",
+        ),
+        (
+            {k: v for k, v in ALERT.items() if k != "level"},
+            "Alert: cannot be encoded: no value and no default for level",
+        ),
+    ],
+)
+def test_unchecked_encoding_still_refuses_what_avro_cannot_write(
+    record: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidRecordError) as caught:
+        EventCodec("alert").encode(record, check=False)
+    assert str(caught.value) == message
 
 
 def test_header_is_marker_then_little_endian_crc64_of_canonical_form(tmp_path: Path) -> None:

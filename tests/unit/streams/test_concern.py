@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import json
 from typing import Any
 
 from schemas.catalogue import default_catalogue
@@ -85,6 +87,16 @@ def test_replaying_everything_on_restored_state_makes_no_new_version() -> None:
     replay = run(restored, SCHOOL, HEALTH, POLICE)
     assert [s.result for s in replay] == [Result.RESEND] * 3
     assert {s.alert["version"] for s in replay} == {2}
+
+
+def test_the_stored_form_lists_every_field_in_declaration_order() -> None:
+    # The changelog holds this form: a field added to the dataclasses must be added here too.
+    state = ChildState()
+    run(state, SCHOOL, HEALTH, POLICE)
+    expected = dataclasses.asdict(state)
+    expected["evidence"] = [list(dataclasses.asdict(e).values()) for e in state.evidence]
+    assert state.to_json() == expected
+    assert json.loads(json.dumps(state.to_json())) == expected
 
 
 def test_a_late_event_inside_the_lookback_counts() -> None:
