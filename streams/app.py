@@ -20,6 +20,7 @@ from schemas.faust_codec import register_codecs
 TUNING: dict[str, Any] = {
     "producer_linger": 0.005,
     "producer_max_batch_size": 256 * 1024,
+    "broker_max_poll_records": 2000,
 }
 
 settings = load_settings()
