@@ -3,19 +3,23 @@
     make bench                      # quick: a few minutes
     BENCH_SCALE=full make bench     # 2 million events over 1 million children
     BENCH_SCALE=smoke make bench    # seconds: proves the harness still runs
+    BENCH_PROFILE=1 make bench      # also profile the throughput worker with py-spy
 
 Runs against the local broker (``safeguard infra up``). Writes ``bench/results/<timestamp>.json``
 and prints a table. Every figure that matters is a ratio measured in the same run, because these
 machines are small and noisy:
 
 * throughput: the worker's rate from start to zero lag over a preloaded topic, against a plain
-  aiokafka consumer decoding every event with the project's codec (the Python ceiling) and Kafka's
-  own ConsumerPerformance tool from the broker's jars (the broker's ceiling);
+  aiokafka consumer decoding every event with the project's codec (the Python ceiling), Kafka's
+  own ConsumerPerformance tool from the broker's jars (the broker's ceiling), and two Faust agents
+  that do less than the worker (``bench.faust_ceiling``: nothing at all, and the worker's I/O
+  without its rules), which show what the framework itself allows;
 * alert latency: observations that each raise an alert, published at a fixed rate; the time from
   each observation's publish to its alert's publish (Kafka record timestamps), as an HDR histogram;
 * recovery: SIGKILL a worker holding state for many children, restart it, and time until it
   raises an alert for a new event;
-* memory: the worker's peak RSS (VmHWM) with the RocksDB store.
+* memory: the worker's peak RSS (VmHWM) with the RocksDB store;
+* profile (``BENCH_PROFILE=1``): where the throughput worker's time goes (``bench.profile``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +50,7 @@ from kafka.structs import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from bench.profile import summarise
 from safeguard.infra.kafka import KafkaBroker
 from safeguard.settings import load_settings
 from schemas.codec import EventCodec
@@ -166,10 +172,17 @@ class Run:
         producer.flush()
         producer.close()
 
-    def worker(self, env: dict[str, str], log: str) -> subprocess.Popen[bytes]:
+    def worker(
+        self, env: dict[str, str], log: str, profile: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a worker; with ``profile``, under ``py-spy record`` writing raw stacks there."""
         out = (self.tmp / f"{log}.log").open("ab")
+        command = [sys.executable, "-m", "safeguard", "worker", "-l", "warning"]
+        if profile is not None:
+            spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+            command = [spy, "record", "-r", "100", "-f", "raw", "-o", str(profile), "--", *command]
         return subprocess.Popen(
-            [sys.executable, "-m", "safeguard", "worker", "-l", "warning"],
+            command,
             env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -209,7 +222,7 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             proc.wait()
 
 
-def throughput(run: Run) -> dict[str, Any]:
+def throughput(run: Run, profile: Path | None = None) -> dict[str, Any]:
     s = run.scale
     env = run.topics("throughput")
     topic = env["SAFEGUARD_TOPIC_OBSERVATIONS"]
@@ -235,16 +248,21 @@ def throughput(run: Run) -> dict[str, Any]:
 
     console.log("worker: start to zero lag")
     started = time.monotonic()
-    proc = run.worker(env, "throughput")
+    proc = run.worker(env, "throughput", profile)
     while run.lag(env["SAFEGUARD_APP_ID"], topic) > 0:
         if proc.poll() is not None:
             raise SystemExit(f"the worker exited; see {run.tmp / 'throughput.log'}")
         time.sleep(0.5)
     elapsed = time.monotonic() - started
-    rss = peak_rss_mb(proc.pid)
-    stop(proc)
+    if profile is None:
+        rss = peak_rss_mb(proc.pid)
+        stop(proc)
+    else:  # the worker is py-spy's child; Ctrl-C makes py-spy write its stacks and end it
+        rss = peak_rss_mb(int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()))
+        stop(proc, signal.SIGINT)
     worker_rate = s.events / elapsed
     return {
+        "profiled": profile is not None,
         "events": s.events,
         "children": s.children,
         "worker_events_per_s": round(worker_rate),
@@ -466,23 +484,34 @@ def main() -> None:
     if name not in SCALES:
         raise SystemExit(f"BENCH_SCALE={name!r}: choose one of {', '.join(SCALES)}")
     run = Run(SCALES[name])
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    folder = Path(os.environ.get("BENCH_RESULTS", RESULTS))
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / when.replace(":", "")
+    profile = (
+        stem.with_name(f"{stem.name}-worker.stacks") if os.environ.get("BENCH_PROFILE") else None
+    )
     results: dict[str, Any] = {
         "scale": name,
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "when": when,
         "cores": os.cpu_count(),
-        "throughput": throughput(run),
+        "throughput": throughput(run, profile),
         "latency": latency(run),
         "recovery": recovery(run),
     }
-    folder = Path(os.environ.get("BENCH_RESULTS", RESULTS))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{results['when'].replace(':', '')}.json"
+    if profile is not None:
+        results["profile"] = {"stacks": str(profile), **summarise(profile)}
+    path = stem.with_suffix(".json")
     path.write_text(json.dumps(results, indent=2))
     table = Table("measure", "value", title=f"safeguard-stream benchmark ({name})")
-    for section in ("throughput", "latency", "recovery"):
-        for key, value in results[section].items():
-            table.add_row(f"{section}.{key}", str(value))
-    Console().print(table)
+    for section in ("throughput", "latency", "recovery", "profile"):
+        for key, value in results.get(section, {}).items():
+            if isinstance(value, dict):
+                for inner, figure in value.items():
+                    table.add_row(f"{section}.{key}: {inner}", str(figure))
+            else:
+                table.add_row(f"{section}.{key}", str(value))
+    Console(width=max(Console().width, 120)).print(table)
     console.log(f"written {path}")
 
 
