@@ -206,16 +206,8 @@ def test_sigkill_mid_stream_loses_no_alert_and_duplicates_no_version(
     for record in alerts.records:
         alert = ALERTS.decode(record.value)
         copies.setdefault((alert["alert_id"], alert["version"]), set()).add(record.value)
+    assert len(copies) == 2 * len(children)
     assert all(len(variants) == 1 for variants in copies.values()), (
         "a version was sent with two contents"
     )
-    # Every child's latest version is there (complete() above). A first version still in the
-    # producer's buffer when the worker was killed may be superseded: the replayed event finds
-    # the restored state at version 2 and re-sends that, whose evidence includes version 1's.
-    superseded = {(alert_id, 1) for alert_id, _ in copies} - set(copies)
-    assert len(copies) + len(superseded) == 2 * len(children)
-    for alert_id, _ in superseded:
-        (latest,) = copies[(alert_id, 2)]
-        evidence = ALERTS.decode(latest)["evidence"]
-        assert [e["event_id"].split("-", 1)[1] for e in evidence] == ["school", "health", "police"]
     alerts.close()
