@@ -5,7 +5,9 @@ Run with ``safeguard alert-store``. A consumer group reads ``safeguarding.alerts
 version into ``alert_versions`` (``ON CONFLICT (alert_id, version) DO NOTHING``) and the newest into
 ``alerts``; offsets are committed only after the transaction commits, so a crash replays the batch
 and the replay changes nothing. A record that cannot be decoded or stored goes to the dead-letter
-topic with the reason and its original bytes, and the store carries on.
+topic with the reason and its original bytes, and the store carries on. A fault that is not about
+a record (PostgreSQL or the broker away) is retried with backoff, reconnecting, for
+``consumer_retry_seconds``; then the store exits 70 without committing the batch in hand.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 
 from safeguard.db import connect_pool
-from safeguard.errors import CodecError, SafeguardError
+from safeguard.errors import CodecError, InvalidRecordError, SafeguardError
 from safeguard.settings import Settings
 from schemas.codec import EventCodec
 from schemas.dead_letter import dead_letter
@@ -32,6 +35,19 @@ GROUP_SUFFIX = "alert-store"
 
 class StoreError(SafeguardError):
     """PostgreSQL refused a record (for example a value it cannot hold)."""
+
+
+#: The store's exit code when it stops for a fault that is not about one record.
+EXIT_FAULT = 70
+#: Errors of the database connection itself, not of a record: retried with a new connection.
+CONNECTION_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 
 
 _VERSION = """
@@ -60,6 +76,10 @@ def rows(
 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The ``alert_versions`` and ``alerts`` rows for one decoded alert."""
     evidence = alert["evidence"]
+    if not evidence:
+        raise InvalidRecordError(
+            "evidence: empty; an alert holds at least one piece of evidence", field="evidence"
+        )
     times = [e["observed_at"] for e in evidence]
     as_json = [{**e, "observed_at": e["observed_at"].isoformat()} for e in evidence]
     version = (
@@ -120,7 +140,6 @@ class AlertStore:
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        pool = await connect_pool(self.settings.dsn, self.settings.dsn_redacted)
         consumer = AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=self.settings.kafka_servers,
@@ -131,6 +150,7 @@ class AlertStore:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_servers, acks="all", enable_idempotence=True
         )
+        pool = await self.retry(lambda: connect_pool(self.settings.dsn, self.settings.dsn_redacted))
         await consumer.start()
         await producer.start()
         log.info("alert store reading %s", ", ".join(self.topics))
@@ -138,12 +158,41 @@ class AlertStore:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=1000, max_records=500)
                 for tp, records in batches.items():
-                    await self.store(pool, producer, records)
-                    await consumer.commit({tp: records[-1].offset + 1})
+                    await self.retry(lambda records=records: self.store(pool, producer, records))
+                    await self.retry(
+                        lambda tp=tp, records=records: consumer.commit({tp: records[-1].offset + 1})
+                    )
         finally:
             await consumer.stop()
             await producer.stop()
             await pool.close()
+
+    async def retry(self, action: Any) -> Any:
+        """Run ``action`` until it succeeds; a connection fault is retried with backoff.
+
+        When it keeps failing for ``consumer_retry_seconds`` the store exits with code 70: the
+        batch in hand is not committed, so the next start stores it.
+        """
+        deadline = asyncio.get_running_loop().time() + self.settings.consumer_retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                return await action()
+            except (*CONNECTION_ERRORS, KafkaError, SafeguardError) as exc:
+                if isinstance(exc, SafeguardError) and not exc.retriable:
+                    raise
+                if isinstance(exc, KafkaError) and not exc.retriable:
+                    raise
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    log.critical(
+                        "alert store stopping: %s for %.0fs",
+                        type(exc).__name__,
+                        self.settings.consumer_retry_seconds,
+                    )
+                    raise SystemExit(EXIT_FAULT) from exc
+                log.warning("alert store: %s; retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def store(
         self, pool: asyncpg.Pool, producer: AIOKafkaProducer, records: list[ConsumerRecord]
@@ -152,11 +201,16 @@ class AlertStore:
         decoded: list[tuple[ConsumerRecord, tuple[Any, ...], tuple[Any, ...]]] = []
         for record in records:
             try:
+                if record.value is None:
+                    raise InvalidRecordError("value: null (no record at all)", field="value")
                 decoded.append(
                     (record, *rows(CODEC.decode(record.value), record.value, record.topic))
                 )
             except CodecError as exc:
                 await self.dead_letter(producer, record, exc)
+            except Exception as exc:  # any other fault of this one record: keep the others
+                error = StoreError(f"{type(exc).__name__} while reading the alert")
+                await self.dead_letter(producer, record, error)
         async with pool.acquire() as conn:
             try:
                 await self._write(conn, decoded)

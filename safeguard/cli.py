@@ -125,21 +125,33 @@ def infra_status(
 def worker(
     loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="Log level.")] = "info",
 ) -> None:
-    """Run the stream processor (a Faust worker); creates the project's topics first."""
-    settings = load_settings()
-    from streams.topics import ensure_topics
+    """Run the stream processor (a Faust worker); creates and checks every topic first.
 
+    Exits 70 when it stops for a fault that is not about one record (see streams.guard).
+    """
+    settings = load_settings()
+    from safeguard.topics import ensure_topics
+
+    # Every topic, Faust's changelogs included, exists with its partitions before Faust reads
+    # its metadata: otherwise each agent fails for minutes on a broker new to the project.
     ensure_topics(settings)
     import faust
 
     import streams.agents  # noqa: F401 - registers the agents with the app
     from streams.app import app as faust_app
+    from streams.guard import EXIT_FAULT
 
     process = faust.Worker(faust_app, loglevel=loglevel)
     # Faust's terminal spinner turns every logger up to DEBUG below the chosen level (so each
     # record can spin it): at -l warning every debug record would be built and dropped.
     process.spinner = None
-    process.execute_from_commandline()
+    try:
+        process.execute_from_commandline()
+    finally:
+        # A crashed Faust service stops the worker with exit status 0: say it was a fault.
+        if getattr(faust_app, "_crash_reason", None) is not None:
+            err.print(f"[bold red]error:[/] the worker crashed: {faust_app._crash_reason!r}")
+            raise SystemExit(EXIT_FAULT)
 
 
 @topics_app.command("create")
@@ -147,7 +159,7 @@ def worker(
 def topics_create() -> None:
     """Create the project's topics that do not exist yet (safe to repeat)."""
     settings = load_settings()
-    from streams.topics import ensure_topics, topic_specs
+    from safeguard.topics import ensure_topics, topic_specs
 
     created = ensure_topics(settings)
     for name in topic_specs(settings):
@@ -162,7 +174,7 @@ def import_schools(
     """Publish school reference data (school_id,name,local_authority,near_port_of_entry)."""
     settings = load_settings()
     from producers.schools import read_schools
-    from streams.topics import ensure_topics
+    from safeguard.topics import ensure_topics
 
     parsed = read_schools(file)
     for line, reason in parsed.rejected:
@@ -230,7 +242,7 @@ def _import(
 
     rows = read or rows
     from producers.publisher import Publisher
-    from streams.topics import ensure_topics
+    from safeguard.topics import ensure_topics
 
     settings = load_settings()
     pseudonyms = _pseudonymiser(settings)
@@ -321,7 +333,7 @@ def _publish_one(build: Any, kind: str) -> None:
     import datetime as dt
 
     from producers.publisher import Publisher
-    from streams.topics import ensure_topics
+    from safeguard.topics import ensure_topics
 
     settings = load_settings()
     record = build(settings, _pseudonymiser(settings), dt.datetime.now(dt.UTC))
@@ -340,7 +352,7 @@ def intake(
     import uvicorn
 
     from producers.intake import create_app
-    from streams.topics import ensure_topics
+    from safeguard.topics import ensure_topics
 
     settings = load_settings()
     ensure_topics(settings)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from safeguard.errors import ConfigError
@@ -46,6 +47,16 @@ class Settings(BaseSettings):
         default=1, ge=1, description="Replicas of every topic (3 on a production cluster)."
     )
 
+    source_retention_days: int = Field(
+        default=400,
+        ge=1,
+        description="How long observations and registrations are kept (look-back plus a margin, "
+        "so state can be rebuilt and rules replayed).",
+    )
+    deadletter_retention_days: int = Field(
+        default=30, ge=1, description="How long dead letters are kept (they may hold anything)."
+    )
+
     # Topics (every event is keyed by child_ref; co-partitioned topics share topic_partitions)
     topic_observations: str = Field(default="safeguarding.observations.v1")
     topic_school_registrations: str = Field(default="safeguarding.school-registrations.v1")
@@ -73,6 +84,17 @@ class Settings(BaseSettings):
         default=10.0,
         ge=6.0,
         description="Seconds before a dead worker's partitions move to another (Kafka minimum 6).",
+    )
+    worker_retry_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a fault that is not about the record (broker, table) is retried "
+        "before the worker stops with exit code 70.",
+    )
+    worker_failure_limit: int = Field(
+        default=20,
+        ge=1,
+        description="Records in a row failing with unexpected errors that stop the worker.",
     )
     worker_web_port: int | None = Field(
         default=None, ge=1, le=65535, description="Faust's web server port; unset disables it."
@@ -130,6 +152,14 @@ class Settings(BaseSettings):
         default=None, description="File holding the partnership key (at least 32 bytes)."
     )
 
+    # Alert consumers
+    consumer_retry_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long the alert store retries (reconnecting) when PostgreSQL or the "
+        "broker is away before it exits with code 70.",
+    )
+
     # Dashboard
     dashboard_secret: SecretStr | None = Field(
         default=None, description="Key that signs session cookies; unset: a new one each start."
@@ -161,6 +191,16 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".safeguard/data"), description="Broker, database and worker state."
     )
+
+    @model_validator(mode="after")
+    def _retention_covers_lookback(self) -> Settings:
+        if self.source_retention_days <= self.lookback_days:
+            raise ValueError(
+                f"{env_name('source_retention_days')}={self.source_retention_days} must be more "
+                f"than {env_name('lookback_days')}={self.lookback_days}: a replay of the source "
+                "topics must see the whole look-back"
+            )
+        return self
 
     @property
     def worker_dir(self) -> Path:
@@ -210,6 +250,12 @@ def _password_of(dsn: str) -> str:
     return urlsplit(dsn).password or ""
 
 
+def _problem(err: Any) -> str:
+    if not err["loc"]:  # a check across settings: its message names them
+        return str(err["msg"]).removeprefix("Value error, ")
+    return f"{env_name(str(err['loc'][0]))}={err.get('input')!r}: {err['msg']}"
+
+
 def env_name(field: str) -> str:
     """The environment variable that sets ``field``."""
     return f"{ENV_PREFIX}{field.upper()}"
@@ -220,8 +266,5 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{env_name(str(err['loc'][0]))}={err.get('input')!r}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid setting: {problems}") from exc

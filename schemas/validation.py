@@ -6,6 +6,7 @@ the catalogue knows, event times that are in order. Each failure names the field
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,24 @@ from safeguard.errors import InvalidRecordError, UnknownIndicatorError
 from schemas.catalogue import Catalogue
 
 CHILD_REF = re.compile(r"^[0-9a-f]{64}$")
+
+#: The longest text each field may hold. Ids and codes are short; nothing that reaches an alert
+#: may make it larger than the broker's message size, however many pieces of evidence it has.
+MAX_LENGTH = {
+    "event_id": 128,
+    "indicator": 128,
+    "agency.id": 128,
+    "local_authority": 32,
+    "source_ref": 256,
+    "school_id": 64,
+    "destination_school_id": 64,
+    "family_group_ref": 64,
+}
+#: Event times and dates outside this range are typing errors, not observations: they would
+#: also break date arithmetic (an 18th birthday after year 9999).
+EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
 
 
 def check_child_ref(value: str, field: str = "child_ref") -> None:
@@ -27,10 +46,54 @@ def check_child_ref(value: str, field: str = "child_ref") -> None:
         )
 
 
-def check_observation(record: Mapping[str, Any], catalogue: Catalogue) -> None:
-    """Raise ``InvalidRecordError`` (or ``UnknownIndicatorError``) naming the bad field."""
+def check_lengths(record: Mapping[str, Any]) -> None:
+    """Raise ``InvalidRecordError`` for a text field longer than ``MAX_LENGTH`` allows."""
+    for name, limit in MAX_LENGTH.items():
+        value: Any = record
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, str) and len(value) > limit:
+            # The value is not echoed: it is too long to be what the field should hold.
+            raise InvalidRecordError(
+                f"{name}: {len(value)} characters, at most {limit} allowed", field=name
+            )
+
+
+def check_time(record: Mapping[str, Any], name: str) -> None:
+    value = record[name]
+    day = value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
+    moment = dt.datetime.combine(day, dt.time(), dt.UTC) if day else value
+    if not EARLIEST <= moment < LATEST:
+        raise InvalidRecordError(
+            f"{name}: {value.isoformat()} is outside {EARLIEST.year}-{LATEST.year - 1}",
+            field=name,
+        )
+
+
+def check_registration(record: Mapping[str, Any]) -> None:
+    """Raise ``InvalidRecordError`` naming the bad field of a school registration."""
+    check_lengths(record)
     if not record["event_id"].strip():
         raise InvalidRecordError("event_id: '' is empty", field="event_id", value="")
+    check_child_ref(record["child_ref"])
+    check_time(record, "effective_date")
+    check_time(record, "reported_at")
+
+
+def check_observation(record: Mapping[str, Any], catalogue: Catalogue) -> None:
+    """Raise ``InvalidRecordError`` (or ``UnknownIndicatorError``) naming the bad field."""
+    check_lengths(record)
+    if not record["event_id"].strip():
+        raise InvalidRecordError("event_id: '' is empty", field="event_id", value="")
+    check_time(record, "observed_at")
+    check_time(record, "reported_at")
+    birth = record["date_of_birth"]
+    if birth is not None and not EARLIEST_BIRTH <= birth <= record["observed_at"].date():
+        raise InvalidRecordError(
+            f"date_of_birth: {birth.isoformat()} is before {EARLIEST_BIRTH.year} or after "
+            "observed_at",
+            field="date_of_birth",
+        )
     check_child_ref(record["child_ref"])
     if record["indicator"] not in catalogue:
         raise UnknownIndicatorError(

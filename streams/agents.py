@@ -4,27 +4,28 @@
 consumes school roll changes and the education signals about the same children;
 ``match_family_moves`` consumes travelling families' departures keyed by ``family_group_ref``;
 ``sweep_deadlines`` only emits "deadline due" signals, so each child's state changes in one place.
-Anything an agent cannot decode or validate goes to the dead-letter topic with the reason and the
-original bytes, a counter goes up, and the worker carries on.
+Each handler only decides (``streams.guard.Effects``); ``streams.guard`` applies the decision
+(outputs on the broker first, then the state), dead-letters a record that cannot be handled and
+stops the worker for a fault that is not about the record.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import datetime as dt
 import json
 import logging
 from typing import Any
 
-from safeguard.errors import CodecError, InvalidRecordError
+from safeguard.errors import InvalidRecordError
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
-from schemas.dead_letter import dead_letter
-from schemas.validation import check_child_ref, check_observation
+from schemas.validation import check_child_ref, check_observation, check_registration
 from streams import clock, education
 from streams.app import app, settings
 from streams.concern import Result, observe
 from streams.evidence import ChildState
+from streams.guard import Effects, Failures, Guard, apply, counters
 from streams.registrations import EducationState
 from streams.rules import RuleConfig
 from streams.schooldays import load_calendar
@@ -72,31 +73,25 @@ REGISTRATION_CODEC = EventCodec("school_registration")
 ALERT_CODEC = EventCodec("alert")
 DEADLINE_DUE = b'{"type": "deadline_due"}'
 
-#: What the worker did with each record, by outcome (``dead_letter`` included).
-counters: collections.Counter[str] = collections.Counter()
+sweeps = Failures("sweep_deadlines", settings.worker_retry_seconds)
 
 
-@app.agent(observations)
-async def aggregate_observations(stream: Any) -> None:
-    async for event in stream.events():
-        await process_observation(event.message)
+GUARD = dict(
+    deadletter=deadletter,
+    retry_seconds=settings.worker_retry_seconds,
+    failure_limit=settings.worker_failure_limit,
+)
 
 
-async def process_observation(message: Any) -> None:
-    """Handle one observation record (a Faust ``Message``: topic, partition, offset, key, value)."""
-    try:
-        observation = decode_observation(message.key, message.value)
-    except CodecError as exc:
-        await send_dead_letter(message, exc)
-        return
+def handle_observation(message: Any, effects: Effects) -> None:
+    """One observation record (a Faust ``Message``: topic, partition, offset, key, value)."""
+    observation = decode_observation(message.key, message.value)
     key = message.key
     state = ChildState.from_json(child_to_evidence.get(key))
     step = observe(state, observation, CATALOGUE, RULE_CONFIG)
     counters[step.result.value] += 1
-    if step.changed:
-        child_to_evidence[key] = state.to_json()
     if step.alert is not None:
-        await alerts_concern.send(key=key, value=ALERT_CODEC.encode(step.alert, check=False))
+        effects.send(alerts_concern, key, ALERT_CODEC.encode(step.alert, check=False))
         log.info(
             "alert %s v%d %s for child %s (%s)",
             step.alert["alert_id"],
@@ -107,6 +102,13 @@ async def process_observation(message: Any) -> None:
         )
     elif step.result is Result.ADULT:
         log.info("observation %s not aggregated: 18 or over", observation["event_id"])
+    if step.changed:
+        effects.write(child_to_evidence, key, state.to_json())
+
+
+@app.agent(observations)
+async def aggregate_observations(stream: Any) -> None:
+    await Guard("aggregate_observations", handle_observation, **GUARD).run(stream)
 
 
 @app.task  # type: ignore[untyped-decorator]  # faust ships no type information
@@ -121,32 +123,28 @@ async def follow_schools() -> None:
 
 @app.agent(registrations_and_signals)
 async def track_registrations(stream: Any) -> None:
-    async for event in stream.events():
-        await directory.ready.wait()
-        await process_registration(event.message)
+    await directory.ready.wait()
+    await Guard("track_registrations", handle_registration, **GUARD).run(stream)
 
 
-async def process_registration(message: Any) -> None:
+def handle_registration(message: Any, effects: Effects) -> None:
     """Apply a school roll change or an education signal to the child's registration state."""
     key = message.key
     state = EducationState.from_json(child_to_registrations.get(key))
     resend = False
     if message.topic == settings.topic_education_signals:
-        signal = json.loads(message.value)
+        signal = decode_signal(key, message.value)
         if signal["type"] == "family_move" and signal["event_id"] not in state.family_moves:
             state.family_moves.append(signal["event_id"])
     else:
-        try:
-            record = decode_registration(key, message.value)
-        except CodecError as exc:
-            await send_dead_letter(message, exc)
-            return
+        record = decode_registration(key, message.value)
         item = education.record_registration(state, record, EDUCATION_CONFIG)
+        # A duplicate: its outputs were on their topics before its state was written.
         resend = item is None
         if item is not None and item.family_group_ref and education.is_family_departure(item):
             departure = [record["child_ref"], item.event_id, item.date]
-            await family_departures.send(
-                key=item.family_group_ref.encode(), value=json.dumps(departure).encode()
+            effects.send(
+                family_departures, item.family_group_ref.encode(), json.dumps(departure).encode()
             )
     result = education.step(
         state,
@@ -157,16 +155,11 @@ async def process_registration(message: Any) -> None:
         directory.near_port,
         resend=resend,
     )
-    child_to_registrations[key] = state.to_json()
-    if result.next_due is None:
-        child_to_deadline.pop(key, None)
-    elif child_to_deadline.get(key) != result.next_due:
-        child_to_deadline[key] = result.next_due
     for observation in result.concern_observations:
-        await observations.send(key=key, value=OBSERVATION_CODEC.encode(observation))
+        effects.send(observations, key, OBSERVATION_CODEC.encode(observation))
     if result.alert is not None:
         counters["education_alert"] += 1
-        await alerts_education.send(key=key, value=ALERT_CODEC.encode(result.alert, check=False))
+        effects.send(alerts_education, key, ALERT_CODEC.encode(result.alert, check=False))
         log.info(
             "education alert %s v%d %s for child %s",
             result.alert["alert_id"],
@@ -174,32 +167,81 @@ async def process_registration(message: Any) -> None:
             result.alert["level"],
             key.decode(),
         )
+    effects.write(child_to_registrations, key, state.to_json())
+    if resend or child_to_deadline.get(key) != result.next_due:
+        effects.write(child_to_deadline, key, result.next_due)
+
+
+def decode_signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    """An internal education signal: ``{"type": "deadline_due"}`` or a family move."""
+    if not key:
+        raise InvalidRecordError("key: missing; signals are keyed by child_ref", field="key")
+    check_child_ref(key.decode(errors="replace"), field="key")
+    try:
+        signal = json.loads(value or b"")
+    except ValueError:
+        raise InvalidRecordError("value: not a JSON education signal", field="value") from None
+    if not isinstance(signal, dict) or signal.get("type") not in ("deadline_due", "family_move"):
+        raise InvalidRecordError("type: not deadline_due or family_move", field="type", value=None)
+    if signal["type"] == "family_move" and not isinstance(signal.get("event_id"), str):
+        raise InvalidRecordError("event_id: missing from a family_move signal", field="event_id")
+    return signal
 
 
 def decode_registration(key: bytes | None, value: bytes | None) -> dict[str, Any]:
-    record = REGISTRATION_CODEC.decode(value or b"")
-    if not record["event_id"].strip():
-        raise InvalidRecordError("event_id: '' is empty", field="event_id", value="")
-    check_child_ref(record["child_ref"])
+    record = REGISTRATION_CODEC.decode(_present(value))
+    check_registration(record)
     _check_key(key, record["child_ref"])
     return record
 
 
+def _present(value: bytes | None) -> bytes:
+    if value is None:
+        raise InvalidRecordError("value: null (no record at all)", field="value")
+    return value
+
+
+def handle_departure(message: Any, effects: Effects) -> None:
+    """A travelling family's departure: tell each child whose sibling left in the same window."""
+    key = message.key
+    departure = decode_departure(key, message.value)
+    departures = family_to_departures.get(key) or []
+    if departure not in departures:
+        departures = sorted([*departures, departure], key=lambda d: d[2])[-20:]
+    matched = education.family_members_to_notify(
+        [tuple(d) for d in departures], settings.family_window_days
+    )
+    for child_ref, event_id in matched:
+        signal = {"type": "family_move", "event_id": event_id}
+        effects.send(education_signals, child_ref.encode(), json.dumps(signal).encode())
+    effects.write(family_to_departures, key, departures)
+
+
+def decode_departure(key: bytes | None, value: bytes | None) -> list[str]:
+    """``[child_ref, event_id, ISO date]``, keyed by the family's reference."""
+    if not key:
+        raise InvalidRecordError("key: missing; departures are keyed by family", field="key")
+    try:
+        departure = json.loads(value or b"")
+    except ValueError:
+        raise InvalidRecordError("value: not a JSON departure", field="value") from None
+    if not (
+        isinstance(departure, list)
+        and len(departure) == 3
+        and all(isinstance(part, str) for part in departure)
+    ):
+        raise InvalidRecordError("value: not [child_ref, event_id, date]", field="value")
+    check_child_ref(departure[0])
+    try:
+        dt.date.fromisoformat(departure[2])
+    except ValueError:
+        raise InvalidRecordError("date: not an ISO date", field="date") from None
+    return departure
+
+
 @app.agent(family_departures)
 async def match_family_moves(stream: Any) -> None:
-    async for event in stream.events():
-        key = event.message.key
-        departures = family_to_departures.get(key) or []
-        departure = json.loads(event.message.value)
-        if departure not in departures:
-            departures = sorted([*departures, departure], key=lambda d: d[2])[-20:]
-            family_to_departures[key] = departures
-        matched = education.family_members_to_notify(
-            [tuple(d) for d in departures], settings.family_window_days
-        )
-        for child_ref, event_id in matched:
-            signal = {"type": "family_move", "event_id": event_id}
-            await education_signals.send(key=child_ref.encode(), value=json.dumps(signal).encode())
+    await Guard("match_family_moves", handle_departure, **GUARD).run(stream)
 
 
 @app.timer(interval=settings.education_sweep_seconds)  # type: ignore[untyped-decorator]
@@ -211,17 +253,25 @@ async def sweep_deadlines() -> None:
     """Emit a "deadline due" signal for each child whose pending deadline has come.
 
     Runs on every worker, over active and standby partitions alike: a signal sent twice is
-    harmless, because the child's own agent decides what a due deadline means.
+    harmless, because the child's own agent decides what a due deadline means. A sweep that
+    fails is tried again at the next tick; one that keeps failing stops the worker.
     """
     today = clock.today().isoformat()
     due = [key for key, when in list(child_to_deadline.items()) if when and when <= today]
+    effects = Effects()
     for key in due:
-        await education_signals.send(key=key, value=DEADLINE_DUE)
+        effects.send(education_signals, key, DEADLINE_DUE)
+    try:
+        await apply(effects)
+    except Exception as exc:
+        sweeps.fail(exc)
+    else:
+        sweeps.succeed()
 
 
 def decode_observation(key: bytes | None, value: bytes | None) -> dict[str, Any]:
     """Decode and validate; the key must be the ``child_ref`` (it decides the partition)."""
-    observation = OBSERVATION_CODEC.decode(value or b"")
+    observation = OBSERVATION_CODEC.decode(_present(value))
     check_observation(observation, CATALOGUE)
     _check_key(key, observation["child_ref"])
     return observation
@@ -234,17 +284,3 @@ def _check_key(key: bytes | None, child_ref: str) -> None:
             "key: missing or not the record's child_ref; events are keyed by child_ref",
             field="key",
         )
-
-
-async def send_dead_letter(message: Any, error: CodecError) -> None:
-    counters["dead_letter"] += 1
-    # Logs name the error and field only: values may hold personal data; the DLQ keeps them.
-    log.warning(
-        "dead-lettered %s[%d]@%d: %s %s",
-        message.topic,
-        message.partition,
-        message.offset,
-        type(error).__name__,
-        getattr(error, "field", ""),
-    )
-    await deadletter.send(key=message.key, value=dead_letter(message, error, "worker"))

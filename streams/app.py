@@ -6,12 +6,15 @@ own command once the topics exist: ``faust -A streams.app worker -l info``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import faust
+from faust.transport.drivers.aiokafka import Producer
 
 from safeguard.settings import load_settings
 from schemas.faust_codec import register_codecs
+from streams.guard import fatal
 
 #: Faust tuning, shared with the benchmark's framework baselines (``bench.faust_ceiling``) so
 #: both run alike. Two knobs that made the worker faster are deliberately left at Faust's
@@ -26,7 +29,50 @@ register_codecs()
 # Faust does not create its data folder; `faust -A streams.app worker` needs it too.
 settings.worker_dir.mkdir(parents=True, exist_ok=True)
 
-app = faust.App(
+
+class DurableProducer(Producer):
+    """Faust's producer, with a flush that returns only when every buffered record is sent.
+
+    Faust flushes the producer before it commits input offsets, but its buffer flush gives up
+    after 0.1 s without progress and can miss a record in hand, and a changelog write that
+    fails is only logged. Either way an offset could be committed while a state write was not
+    on the broker, and a crash then lost that state. Here every record put in the buffer is
+    tracked until the broker has it; one that fails stops the worker before anything more is
+    committed (the guard's rule for a fault that is not about a record).
+    """
+
+    def send_soon(self, fut: Any) -> None:
+        unsettled = self.__dict__.setdefault("_unsettled", set())
+        unsettled.add(fut)
+        fut.add_done_callback(_settled(unsettled))
+        super().send_soon(fut)
+
+    async def flush(self) -> None:
+        # Only what is in hand now: the offsets being committed were acknowledged before this
+        # flush began, so their records are all here; records of later events keep coming.
+        in_hand = list(self.__dict__.get("_unsettled", ()))
+        await super().flush()
+        if in_hand:
+            await asyncio.wait(in_hand)
+
+
+def _settled(unsettled: set[Any]) -> Any:
+    def settled(fut: Any) -> None:
+        unsettled.discard(fut)
+        if not fut.cancelled() and fut.exception() is not None:
+            fatal(f"a state or output record was not sent: {type(fut.exception()).__name__}")
+
+    return settled
+
+
+class App(faust.App):
+    """The Faust app with the durable producer."""
+
+    def _new_producer(self) -> Any:
+        return DurableProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+
+app = App(
     settings.app_id,
     broker=";".join(f"kafka://{server}" for server in settings.kafka_servers.split(",")),
     store=settings.worker_store,

@@ -34,7 +34,8 @@ class Step:
     result: Result
     alert: dict[str, Any] | None = None
     changed: bool = True
-    """False when the state is as it was (a duplicate, a too-old event): nothing to write."""
+    """Whether to write the state. A duplicate writes it again: after a crash the state may
+    be in this worker's store and not yet in the changelog, and the replay puts it there."""
 
 
 def observe(
@@ -47,8 +48,7 @@ def observe(
     observed_at = observation["observed_at"]
     date_of_birth = observation["date_of_birth"]
     if rules.is_adult(date_of_birth, observed_at.date(), age_disputed=observation["age_disputed"]):
-        state.adult_skipped += 1
-        return Step(Result.ADULT)
+        return Step(Result.ADULT, changed=False)
     item = Evidence(
         event_id=observation["event_id"],
         agency_type=observation["agency"]["type"],
@@ -70,8 +70,8 @@ def observe(
     if outcome is Outcome.DUPLICATE:
         if current.version and decision:
             alert = build_alert(observation["child_ref"], KIND, decision, state)
-            return Step(Result.RESEND, alert, changed=False)
-        return Step(Result.NO_ALERT, changed=False)
+            return Step(Result.RESEND, alert)
+        return Step(Result.NO_ALERT)
     if decision is None:
         if current.version:  # the evidence that made the alert has expired: the episode ends
             current.episode += 1

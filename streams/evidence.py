@@ -78,8 +78,6 @@ class ChildState:
     age_disputed: bool = False
     alerts: dict[str, AlertState] = field(default_factory=dict)
     """Current alert per alert kind."""
-    adult_skipped: int = 0
-    """Observations not aggregated because the person was 18 or over on their date."""
 
     def add(self, item: Evidence, lookback_days: int) -> Outcome:
         """Add ``item`` unless duplicate or older than the look-back; expire old evidence."""
@@ -124,7 +122,6 @@ class ChildState:
                 kind: {"episode": a.episode, "version": a.version, "digest": a.digest}
                 for kind, a in self.alerts.items()
             },
-            "adult_skipped": self.adult_skipped,
         }
 
     @classmethod
@@ -137,7 +134,6 @@ class ChildState:
             date_of_birth=data["date_of_birth"],
             age_disputed=data["age_disputed"],
             alerts={k: AlertState(**v) for k, v in data["alerts"].items()},
-            adult_skipped=data["adult_skipped"],
         )
 
 

@@ -9,12 +9,14 @@ returns only when the broker answers a metadata request.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -219,21 +221,37 @@ class KafkaBroker:
 
 
 def metadata_answers(servers: str) -> bool:
-    """True if a broker at ``servers`` answers a metadata request."""
+    """True if a broker at ``servers`` answers a metadata request.
+
+    Quiet: while a broker starts, every refused connection is expected, and the Kafka client
+    would log each one as an error.
+    """
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    with _quiet("kafka"):
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=3000)
+        except (KafkaError, OSError, ValueError):
+            return False
+        try:
+            admin.describe_cluster()
+            return True
+        except (KafkaError, OSError):
+            return False
+        finally:
+            admin.close()
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=3000)
-    except (KafkaError, OSError, ValueError):
-        return False
-    try:
-        admin.describe_cluster()
-        return True
-    except (KafkaError, OSError):
-        return False
+        yield
     finally:
-        admin.close()
+        logger.setLevel(level)
 
 
 def check_external(servers: str) -> None:

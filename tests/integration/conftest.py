@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -52,6 +53,36 @@ def _database_checked(settings: Settings) -> str:
 @pytest.fixture
 def dsn(_database_checked: str) -> str:
     return _database_checked
+
+
+@pytest.fixture(scope="module")
+def fresh_broker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Kafka broker that has never seen the project: its own ports and empty data folder.
+
+    Started with the project's own launcher (the jars come from the shared cache); stopped by
+    its pid file after the module's tests.
+    """
+    from safeguard.infra.kafka import KafkaBroker
+
+    own = Settings(
+        kafka_bootstrap=None,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        data_dir=tmp_path_factory.mktemp("fresh-broker"),
+        cache_dir=settings.cache_dir.resolve(),
+    )
+    broker = KafkaBroker(own)
+    broker.start()
+    try:
+        yield own.kafka_servers
+    finally:
+        broker.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

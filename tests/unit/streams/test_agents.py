@@ -11,6 +11,7 @@ import pytest
 from schemas.codec import EventCodec
 from streams import agents
 from streams.app import app
+from tests.unit.streams.sends import delivered
 
 from .test_concern import CHILD, HEALTH, POLICE, SCHOOL
 
@@ -21,7 +22,7 @@ OBSERVATIONS = EventCodec("observation")
 async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, AsyncMock]]:
     app.finalize()
     app.flow_control.resume()
-    mocks = {"alerts": AsyncMock(), "deadletter": AsyncMock()}
+    mocks = {"alerts": delivered(), "deadletter": delivered()}
     monkeypatch.setattr(agents.alerts_concern, "send", mocks["alerts"])
     monkeypatch.setattr(agents.deadletter, "send", mocks["deadletter"])
     agents.counters.clear()
@@ -88,6 +89,6 @@ async def test_bad_input_is_dead_lettered_whole_and_the_agent_carries_on(
     record = EventCodec("dead_letter").decode(call.kwargs["value"])
     assert (record["payload"], record["key"]) == (value, key)
     assert (record["error_kind"], record["error_message"]) == (error_kind, message)
-    assert record["consumer"] == "worker"
+    assert record["consumer"] == "worker.aggregate_observations"
     assert agents.counters["dead_letter"] == 1
     assert sent["alerts"].await_count == 1

@@ -12,6 +12,7 @@ import pytest
 from schemas.codec import EventCodec
 from streams import agents, clock
 from streams.app import app, settings
+from tests.unit.streams.sends import delivered
 
 from .test_education import CHILD, MON, reg
 
@@ -33,7 +34,7 @@ async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Async
     app.finalize()
     app.flow_control.resume()
     agents.directory.ready.set()
-    mocks = {name: AsyncMock() for name in ("alerts", "signals", "observations", "family", "dead")}
+    mocks = {name: delivered() for name in ("alerts", "signals", "observations", "family", "dead")}
     monkeypatch.setattr(agents.alerts_education, "send", mocks["alerts"])
     monkeypatch.setattr(agents.education_signals, "send", mocks["signals"])
     monkeypatch.setattr(agents.observations, "send", mocks["observations"])

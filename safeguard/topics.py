@@ -1,0 +1,166 @@
+"""Every Kafka topic the project uses, Faust's own included, and their creation and checking.
+
+Importing this module builds no Faust app: producers and the command line use it as they are.
+
+``ensure_topics`` creates what is missing (changelogs compacted, every keyed topic with
+``topic_partitions`` partitions), refuses to go on when an existing topic has another partition
+count than the topics it is co-partitioned with, and returns only when the broker's metadata
+shows every topic with a leader for each partition. The worker calls it before any agent runs:
+on a broker that has never seen the project, Faust would otherwise create its changelog topics
+after it fetched its metadata, and every agent would fail for minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from safeguard.errors import ConfigError, ServiceTimeoutError, ServiceUnavailableError
+from safeguard.settings import Settings, env_name
+
+log = logging.getLogger(__name__)
+
+#: The worker's state tables; each has a changelog topic ``<app_id>-<table>-changelog``.
+TABLES = (
+    "child_to_evidence",
+    "child_to_registrations",
+    "child_to_deadline",
+    "family_to_departures",
+)
+MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: its partition count and its configuration overrides."""
+
+    partitions: int
+    config: dict[str, str]
+    co_partitioned: bool = True
+    """Keyed by child (or family) and read by the worker's agents and tables together."""
+
+
+def changelog_topic(s: Settings, table: str) -> str:
+    return f"{s.app_id}-{table}-changelog"
+
+
+def leader_topic(s: Settings) -> str:
+    return f"{s.app_id}-__assignor-__leader"
+
+
+def topic_specs(s: Settings) -> dict[str, TopicSpec]:
+    """Every topic the project uses, by name."""
+    n = s.topic_partitions
+    source = {"retention.ms": str(s.source_retention_days * MS_PER_DAY)}
+    kept = {"retention.ms": str(s.deadletter_retention_days * MS_PER_DAY)}
+    compacted = {"cleanup.policy": "compact"}
+    specs = {
+        s.topic_observations: TopicSpec(n, source),
+        s.topic_school_registrations: TopicSpec(n, source),
+        s.topic_schools: TopicSpec(n, compacted, co_partitioned=False),
+        s.topic_alerts_concern: TopicSpec(n, {}),
+        s.topic_alerts_education: TopicSpec(n, {}),
+        s.topic_deadletter: TopicSpec(n, kept, co_partitioned=False),
+        s.topic_alert_actions: TopicSpec(n, {}, co_partitioned=False),
+        s.topic_education_signals: TopicSpec(n, {}),
+        s.topic_family_departures: TopicSpec(n, {}),
+        leader_topic(s): TopicSpec(1, {}, co_partitioned=False),
+    }
+    for table in TABLES:
+        specs[changelog_topic(s, table)] = TopicSpec(n, compacted)
+    return specs
+
+
+def ensure_topics(s: Settings, *, timeout: float = 60.0) -> list[str]:
+    """Create the missing topics, check the partition counts, wait until all have leaders.
+
+    Returns the names created now. Raises ``ConfigError`` for a partition-count mismatch,
+    ``ServiceUnavailableError`` when no broker answers, ``ServiceTimeoutError`` when the topics
+    do not get leaders within ``timeout`` seconds.
+    """
+    specs = topic_specs(s)
+    admin = _admin(s)
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(
+                name,
+                num_partitions=spec.partitions,
+                replication_factor=s.topic_replication_factor,
+                topic_configs=spec.config,
+            )
+            for name, spec in specs.items()
+            if name not in existing
+        ]
+        if missing:
+            # Another process may create them first: the goal is met all the same.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(missing)
+        for topic in missing:
+            log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
+        _wait_for_leaders(admin, specs, s, timeout)
+        return [t.name for t in missing]
+    except KafkaError as exc:
+        raise ServiceUnavailableError(
+            f"the Kafka broker at {s.kafka_servers} refused a topic request: {type(exc).__name__}"
+        ) from exc
+    finally:
+        admin.close()
+
+
+def _admin(s: Settings) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(bootstrap_servers=s.kafka_servers, request_timeout_ms=15_000)
+    except (KafkaError, OSError) as exc:
+        raise ServiceUnavailableError(f"no Kafka broker answers at {s.kafka_servers}") from exc
+
+
+def _wait_for_leaders(
+    admin: KafkaAdminClient, specs: dict[str, TopicSpec], s: Settings, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        described = {t["name"]: t for t in admin.describe_topics(list(specs))}
+        counts = {name: len(t.get("partitions") or ()) for name, t in described.items()}
+        check_partitions(specs, counts, s)
+        waiting = sorted(
+            name
+            for name, t in described.items()
+            if t.get("error_code") or any(p["leader_id"] < 0 for p in t["partitions"])
+        )
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise ServiceTimeoutError(
+                f"{len(waiting)} topics have no leader after {timeout:.0f}s: "
+                f"{', '.join(waiting[:5])}"
+            )
+        time.sleep(0.2)
+
+
+def check_partitions(specs: dict[str, TopicSpec], counts: dict[str, int], s: Settings) -> None:
+    """Raise ``ConfigError`` naming both topics when co-partitioned topics differ in count."""
+    reference = s.topic_observations
+    expected = counts.get(reference) or s.topic_partitions
+    for name, spec in specs.items():
+        have = counts.get(name, 0)
+        if have == 0 or not spec.co_partitioned:
+            continue  # being created (no metadata yet), or read whole by every worker
+        if have != expected:
+            raise ConfigError(
+                f"topic {name} has {have} partitions but {reference} has "
+                f"{expected}: topics keyed by child must have the same count "
+                f"({env_name('topic_partitions')}={s.topic_partitions}); recreate one of them"
+            )
+        if have != spec.partitions:
+            raise ConfigError(
+                f"topic {name} has {have} partitions but "
+                f"{env_name('topic_partitions')}={s.topic_partitions}: set it to {have} or "
+                "recreate the topics"
+            )
