@@ -1,10 +1,10 @@
 """A child's evidence: the plain state one worker keeps per child, with no framework in it.
 
-Evidence is de-duplicated by ``event_id`` and kept for a look-back period by event time: the
-child's watermark is the newest ``observed_at`` seen, and evidence older than the watermark minus
-the look-back is expired. A late event (older, arriving later) still counts if it is inside the
-look-back. The state also remembers the child's current alert (episode and version) so a replay
-or redelivery never makes a new version.
+Evidence is de-duplicated by agency and ``event_id`` and kept for a look-back period by event
+time: the child's watermark is the newest ``observed_at`` seen, and evidence older than the
+watermark minus the look-back is expired. A late event (older, arriving later) still counts if it
+is inside the look-back. The state also remembers the child's current alert (episode and
+version) so a replay or redelivery never makes a new version.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ class Evidence:
 
     def sort_key(self) -> tuple[int, str]:
         return (self.observed_at, self.event_id)
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """Event ids are unique per agency only: one agency's id never hides another's event."""
+        return (self.agency_type, self.agency_id, self.event_id)
 
     def to_alert(self) -> dict[str, Any]:
         """This evidence as an ``Evidence`` record of the Alert schema."""
@@ -81,7 +86,7 @@ class ChildState:
 
     def add(self, item: Evidence, lookback_days: int) -> Outcome:
         """Add ``item`` unless duplicate or older than the look-back; expire old evidence."""
-        if any(e.event_id == item.event_id for e in self.evidence):
+        if any(e.identity == item.identity for e in self.evidence):
             return Outcome.DUPLICATE
         watermark = max(self.watermark, item.observed_at)
         if item.observed_at < watermark - lookback_days * MS_PER_DAY:

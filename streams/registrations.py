@@ -1,7 +1,7 @@
 """A child's school registration history: the plain state behind missing-from-education alerts.
 
-Holds the child's registration events (de-duplicated by ``event_id``, kept for the repeated-
-registration window), the deadlines still pending (a deregistration waiting for a new
+Holds the child's registration events (de-duplicated by school and ``event_id``, kept for the
+repeated-registration window), the deadlines still pending (a deregistration waiting for a new
 registration, a travelling family's departure waiting to see if siblings left too), the
 departures confirmed as family moves, the movement observations already handed to the
 combined-concern evidence, and the current education alert.
@@ -64,7 +64,10 @@ class EducationState:
 
     def add(self, item: Registration, keep_days: int) -> bool:
         """Add ``item`` unless it is a duplicate; drop events older than ``keep_days``."""
-        if any(r.event_id == item.event_id for r in self.registrations):
+        # Event ids are unique per school (the reporting agency) only.
+        if any(
+            (r.school_id, r.event_id) == (item.school_id, item.event_id) for r in self.registrations
+        ):
             return False
         self.registrations.append(item)
         self.registrations.sort(key=lambda r: (r.date, r.event_id))
