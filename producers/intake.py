@@ -8,7 +8,8 @@
 Each request carries ``Authorization: Bearer <token>`` (``safeguard agency token``); a token
 publishes only as its own agency. Identifiers are pseudonymised here and go no further. A valid
 request gets 202 with the event ids; an invalid one gets 422 naming each bad field, and nothing of
-it is published. An ``event_id`` already accepted is reported as a duplicate and not sent again.
+it is published. An ``event_id`` this agency already sent is reported as a duplicate and not sent
+again; ids are the agency's own, so another agency's ids are neither blocked nor revealed.
 Run it with ``safeguard intake``.
 
 (No ``from __future__ import annotations`` here: FastAPI reads the route annotations at runtime,
@@ -162,7 +163,10 @@ def create_app(settings: Settings) -> FastAPI:
             seen = {
                 row["event_id"]
                 for row in await conn.fetch(
-                    "SELECT event_id FROM intake_events WHERE event_id = ANY($1)", ids
+                    "SELECT event_id FROM intake_events"
+                    " WHERE agency_id = $1 AND event_id = ANY($2)",
+                    agency.agency_id,
+                    ids,
                 )
             }
             unique: dict[str, tuple[dict[str, Any], bytes]] = {}
@@ -179,7 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await sent  # the broker has acknowledged it
             await conn.executemany(
                 "INSERT INTO intake_events (event_id, agency_id, kind) VALUES ($1, $2, $3)"
-                " ON CONFLICT (event_id) DO NOTHING",
+                " ON CONFLICT (agency_id, event_id) DO NOTHING",
                 [(r["event_id"], agency.agency_id, kind) for r, _ in fresh],
             )
         return Accepted(event_ids=ids, duplicates=sorted(seen))
