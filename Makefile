@@ -2,6 +2,7 @@
 #
 #   make demo    run the whole pipeline locally (see README)
 #   make test    lint, type-check, unit and integration tests against real Kafka and PostgreSQL
+#   make chaos   the worker killed with SIGKILL again and again, compared with a fault-free run
 #   make up      start the local Kafka broker and PostgreSQL cluster; make down stops them
 #
 # Every target installs what it needs: Debian packages (Java, Maven, PostgreSQL) when missing,
@@ -13,10 +14,10 @@ BIN := $(VENV)/bin
 SAFEGUARD := $(BIN)/safeguard
 PYTEST_ARGS ?=
 
-.PHONY: help system-deps venv up down status lint unit integration test demo bench clean
+.PHONY: help system-deps venv up down status lint unit integration test demo bench chaos clean
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
 
 # Debian packages the local infrastructure runs on; installed only when missing.
 system-deps:
@@ -59,6 +60,11 @@ test: system-deps venv lint
 # A benchmark is not a test: make test only runs its smoke scale (tests/integration/test_bench.py).
 bench: system-deps venv
 	@./.ci/with-infra $(BIN)/python -m bench
+
+# Fault injection: a scenario through a worker killed with SIGKILL, compared with a fault-free run.
+CHAOS_ARGS ?=
+chaos: system-deps venv
+	@./.ci/with-infra $(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 # The whole pipeline with a generated scenario; DEMO_ARGS=--once runs it, summarises and stops.
 DEMO_ARGS ?=

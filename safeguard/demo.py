@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
 from rich.console import Console
 
 from safeguard import infra
 from safeguard.errors import SafeguardError
 from safeguard.settings import Settings
+from safeguard.topics import ensure_topics
 
 console = Console()
 DEMO_USER = "demo"
@@ -49,6 +51,8 @@ def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) 
         "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "3",
     }
     password = _demo_login(settings)
+    # Every topic exists before any part starts: the alert follower below reads them at once.
+    ensure_topics(settings)
     with ExitStack() as stack:
         stack.callback(_stop_infra, settings, started)
         processes = {
@@ -57,15 +61,7 @@ def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) 
             "dashboard": _start(stack, ["dashboard", "--port", str(port)], folder, env),
             "intake": _start(stack, ["intake", "--port", str(port + 1)], folder, env),
         }
-        alerts = KafkaConsumer(
-            settings.topic_alerts_concern,
-            settings.topic_alerts_education,
-            bootstrap_servers=settings.kafka_servers,
-            auto_offset_reset="latest",
-            group_id=None,
-            consumer_timeout_ms=500,
-        )
-        alerts.poll(timeout_ms=2000)  # join at the end: only this run's alerts are printed
+        alerts = _alert_follower(settings)
         _publish_scenario(folder, env, children, seed)
         console.print(
             f"\n[bold]dashboard[/] http://127.0.0.1:{port}  login [bold]{DEMO_USER}[/] / "
@@ -75,6 +71,23 @@ def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) 
         alerts.close()
         _summary(latest)
     return 0
+
+
+def _alert_follower(settings: Settings) -> KafkaConsumer:
+    """A reader of both alert topics from their current ends: only this run's alerts print."""
+    alerts = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers, group_id=None, enable_auto_commit=False
+    )
+    partitions = [
+        TopicPartition(topic, p)
+        for topic in (settings.topic_alerts_concern, settings.topic_alerts_education)
+        for p in alerts.partitions_for_topic(topic) or ()
+    ]
+    alerts.assign(partitions)
+    alerts.seek_to_end(*partitions)
+    for tp in partitions:
+        alerts.position(tp)  # fixes the end now, before the scenario is published
+    return alerts
 
 
 def _demo_login(settings: Settings) -> str:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import socket
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 
 import asyncpg
@@ -72,7 +73,11 @@ def fresh_broker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
         cache_dir=settings.cache_dir.resolve(),
     )
     broker = KafkaBroker(own)
-    broker.start()
+    with warnings.catch_warnings():
+        # The broker is detached on purpose (its pid file stops it): Popen's warning about a
+        # child still running when the handle goes does not apply.
+        warnings.simplefilter("ignore", ResourceWarning)
+        broker.start()
     try:
         yield own.kafka_servers
     finally:

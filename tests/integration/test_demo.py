@@ -1,32 +1,53 @@
-"""``safeguard demo --once``: the whole pipeline, a scenario's alerts, and nothing left running."""
+"""``safeguard demo --once`` as a new user runs it: a fresh clone, a broker and a database cluster
+that have never seen the project (their own ports and folders), the scenario's alerts, and
+nothing left running.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 from pathlib import Path
 
-from .helpers import safeguard
-from .test_worker import worker_env as worker_env  # the fixture, shared
+from safeguard.settings import Settings
+
+from .conftest import free_port
+from .helpers import REPO, safeguard
 
 
-def test_the_demo_raises_the_scenarios_alerts_and_stops_what_it_started(
-    worker_env: dict[str, str], dsn: str, tmp_path: Path
+def test_the_demo_in_a_fresh_clone_on_new_services_raises_the_alerts_and_stops_it_all(
+    settings: Settings, tmp_path: Path
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SAFEGUARD_") or k == "SAFEGUARD_CACHE_DIR"
+    }
+    env.update(
+        SAFEGUARD_KAFKA_PORT=str(free_port()),
+        SAFEGUARD_KAFKA_CONTROLLER_PORT=str(free_port()),
+        SAFEGUARD_POSTGRES_PORT=str(free_port()),
+        # Kafka's jars as Maven already resolved them: the clone needs no second download.
+        SAFEGUARD_CACHE_DIR=str(settings.cache_dir.resolve()),
+        COLUMNS="200",
+    )
     result = subprocess.run(
         safeguard("demo", "--once", "--children", "40", "--port", str(port)),
-        env={**os.environ, **worker_env, "SAFEGUARD_DATABASE_URL": dsn, "COLUMNS": "200"},
+        cwd=clone,
+        env=env,
         capture_output=True,
         text=True,
         timeout=400,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "not found in cluster metadata" not in result.stderr
+    worker_log = (clone / ".safeguard/data/demo/worker.log").read_text(errors="replace")
+    assert "Traceback" not in worker_log, worker_log[-3000:]
     summary = re.search(r"(\d+) alerts at", result.stdout)
     assert summary and int(summary[1]) > 10, result.stdout[-2000:]
     assert re.search(r"critical +concern", result.stdout)

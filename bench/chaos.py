@@ -1,0 +1,356 @@
+"""Fault injection: a generated scenario through a worker killed with SIGKILL again and again.
+
+    make chaos                                   # 20,000 children, 15 kills
+    python -m bench.chaos --children 300 --kills 3
+
+Runs the same scenario twice against the local broker, each run with its own topics, consumer
+group and state folder: once with no fault, and once with the worker killed with SIGKILL
+``--kills`` times at random moments, spread over three phases (school registrations, then
+observations, then the education deadlines, reached by restarting the worker with a later clock),
+and restarted after each kill. Each phase ends when every input topic is consumed and stays so.
+
+Then it compares, between the two runs: every alert version (``alert_id``, ``version``) and its
+bytes on both alert topics; every dead letter; every internal signal (family departures, family
+moves, deadline signals are not compared: the sweep sends them on every tick); the movement
+observations the worker publishes; and each table's state as a restore from its changelog topic
+would rebuild it (the last value of each key). It prints the figures and exits 1 on any
+difference. Results go to ``bench/results/chaos-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.structs import TopicPartition
+
+from producers.scenario import generate, write
+from safeguard.settings import load_settings
+from safeguard.topics import TABLES
+from schemas.codec import EventCodec
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = b"partnership-key-for-chaos-runs-0123456789"
+START = dt.date(2026, 9, 7)
+#: The clock of the first two phases (the scenario's end), and of the deadline phase.
+CLOCKS = ("2027-05-20T09:00:00+00:00", "2027-08-20T09:00:00+00:00")
+INPUTS = ("OBSERVATIONS", "SCHOOL_REGISTRATIONS", "EDUCATION_SIGNALS", "FAMILY_DEPARTURES")
+ALERTS = EventCodec("alert")
+DEAD_LETTERS = EventCodec("dead_letter")
+OBSERVATIONS = EventCodec("observation")
+
+
+@dataclass
+class Run:
+    """One run's worker: its settings, its process, and how often it was killed."""
+
+    servers: str
+    folder: Path
+    faulty: bool
+    rng: random.Random
+    kills_left: dict[str, int]
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    kills: int = 0
+    starts: int = 0
+
+    def __post_init__(self) -> None:
+        prefix = f"chaos-{uuid.uuid4().hex[:8]}"
+        names = {
+            "OBSERVATIONS": "observations",
+            "SCHOOL_REGISTRATIONS": "school-registrations",
+            "SCHOOLS": "schools",
+            "ALERTS_CONCERN": "alerts.concern",
+            "ALERTS_EDUCATION": "alerts.education",
+            "DEADLETTER": "deadletter",
+            "ALERT_ACTIONS": "alert-actions",
+            "EDUCATION_SIGNALS": "education-signals",
+            "FAMILY_DEPARTURES": "family-departures",
+        }
+        self.env = {
+            "SAFEGUARD_KAFKA_BOOTSTRAP": self.servers,
+            "SAFEGUARD_APP_ID": prefix,
+            "SAFEGUARD_DATA_DIR": str(self.folder / "data"),
+            "SAFEGUARD_TOPIC_PARTITIONS": "4",
+            "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
+            "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
+            "SAFEGUARD_PSEUDONYM_KEY_FILE": str(self.folder / "key"),
+            "SAFEGUARD_CLOCK": CLOCKS[0],
+            **{f"SAFEGUARD_TOPIC_{k}": f"{prefix}.{v}" for k, v in names.items()},
+        }
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "key").write_bytes(KEY)
+
+    def topic(self, name: str) -> str:
+        return self.env[f"SAFEGUARD_TOPIC_{name}"]
+
+    def safeguard(self, *args: str) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "safeguard", *args],
+            cwd=REPO,
+            env={**os.environ, **self.env},
+            check=False,
+            capture_output=True,
+        )
+        if result.returncode not in (0, 1):  # import exits 1 when it rejected some rows
+            raise SystemExit(f"safeguard {args[0]} failed:\n{result.stderr.decode()[-2000:]}")
+
+    def start(self) -> None:
+        log = (self.folder / "worker.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "safeguard", "worker", "-l", "warning"],
+            cwd=REPO,
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.starts += 1
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.kills += 1
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self.proc = None
+
+    def phase(self, name: str, feed: Any) -> None:
+        """Feed the phase's input; kill the worker at random moments until it is consumed."""
+        feed()
+        for _ in range(self.kills_left.get(name, 0) if self.faulty else 0):
+            time.sleep(self.rng.uniform(0.5, 5.0))
+            self.kill()
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise SystemExit(f"the worker exited with {self.proc.returncode}; see its log")
+            if self.settled():
+                return
+
+    def settled(self) -> bool:
+        """Every input topic consumed, and still so after a pause (outputs feed inputs)."""
+        before = self.ends()
+        if not all(self.consumed(name) for name in INPUTS):
+            time.sleep(0.5)
+            return False
+        time.sleep(4)
+        return self.ends() == before and all(self.consumed(name) for name in INPUTS)
+
+    def ends(self) -> dict[str, int]:
+        return {name: sum(end_offsets(self.servers, self.topic(name)).values()) for name in INPUTS}
+
+    def consumed(self, name: str) -> bool:
+        ends = end_offsets(self.servers, self.topic(name))
+        admin = KafkaAdminClient(bootstrap_servers=self.servers)
+        try:
+            committed = admin.list_group_offsets({self.env["SAFEGUARD_APP_ID"]: None})
+        except Exception:  # a coordinator still loading means "not yet"
+            return False
+        finally:
+            admin.close()
+        offsets = committed.get(self.env["SAFEGUARD_APP_ID"], {})
+        return all(
+            end == 0 or (tp in offsets and offsets[tp].offset >= end) for tp, end in ends.items()
+        )
+
+
+def end_offsets(servers: str, topic: str) -> dict[TopicPartition, int]:
+    consumer = KafkaConsumer(bootstrap_servers=servers)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return dict(consumer.end_offsets(partitions))
+    finally:
+        consumer.close()
+
+
+def read_all(servers: str, topic: str) -> list[Any]:
+    """Every record of ``topic``, from the beginning to its current end."""
+    ends = end_offsets(servers, topic)
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    try:
+        consumer.assign(list(ends))
+        consumer.seek_to_beginning(*ends)
+        records: list[Any] = []
+        deadline = time.monotonic() + 120
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"could not read {topic} to its end")
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def execute(run: Run, paths: dict[str, Path]) -> dict[str, Any]:
+    """The three phases, then everything the run produced, in comparable form."""
+    run.safeguard("topics", "create")
+    run.safeguard("import", "schools", str(paths["schools"]))
+    run.start()
+    try:
+        run.phase(
+            "registrations",
+            lambda: run.safeguard("import", "registrations", str(paths["registrations"])),
+        )
+        run.phase(
+            "observations",
+            lambda: run.safeguard("import", "observations", str(paths["observations"])),
+        )
+
+        def later() -> None:
+            run.stop()
+            run.env["SAFEGUARD_CLOCK"] = CLOCKS[1]
+            run.start()
+
+        run.phase("timers", later)
+    finally:
+        run.stop()
+    return collect(run)
+
+
+def collect(run: Run) -> dict[str, Any]:
+    versions: dict[str, set[str]] = collections.defaultdict(set)
+    for name in ("ALERTS_CONCERN", "ALERTS_EDUCATION"):
+        for record in read_all(run.servers, run.topic(name)):
+            alert = ALERTS.decode(record.value)
+            versions[f"{alert['alert_id']}#{alert['version']}"].add(record.value.hex())
+    dead = {
+        f"{letter['error_kind']}:{letter['payload'].hex()}"
+        for letter in (
+            DEAD_LETTERS.decode(r.value) for r in read_all(run.servers, run.topic("DEADLETTER"))
+        )
+    }
+    signals = {
+        f"{record.key.hex()}:{record.value.hex()}"
+        for name in ("EDUCATION_SIGNALS", "FAMILY_DEPARTURES")
+        for record in read_all(run.servers, run.topic(name))
+        if b"deadline_due" not in record.value
+    }
+    movements = {
+        record.value.hex()
+        for record in read_all(run.servers, run.topic("OBSERVATIONS"))
+        if OBSERVATIONS.decode(record.value)["event_id"].startswith("edu-")
+    }
+    state: dict[str, str] = {}
+    for table in TABLES:
+        topic = f"{run.env['SAFEGUARD_APP_ID']}-{table}-changelog"
+        for record in read_all(run.servers, topic):
+            key = f"{table}:{record.key.hex()}"
+            if record.value is None:
+                state.pop(key, None)
+            else:
+                state[key] = record.value.decode()
+    return {
+        "versions": {k: sorted(v) for k, v in versions.items()},
+        "dead_letters": sorted(dead),
+        "signals": sorted(signals),
+        "movements": sorted(movements),
+        "state": state,
+        "kills": run.kills,
+    }
+
+
+def compare(clean: dict[str, Any], faulty: dict[str, Any]) -> dict[str, int]:
+    """The differences that matter, counted."""
+    want, got = clean["versions"], faulty["versions"]
+    gaps = 0
+    for key in got:
+        alert_id, version = key.rsplit("#", 1)
+        if int(version) > 1 and f"{alert_id}#{int(version) - 1}" not in got:
+            gaps += 1
+    state_keys = set(clean["state"]) | set(faulty["state"])
+    return {
+        "kills": faulty["kills"],
+        "versions_expected": len(want),
+        "versions_missing": len(set(want) - set(got)),
+        "versions_extra": len(set(got) - set(want)),
+        "versions_different": sum(1 for k in set(want) & set(got) if want[k] != got[k]),
+        "versions_with_two_contents": sum(1 for v in got.values() if len(v) > 1),
+        "gaps": gaps,
+        "dead_letters_expected": len(clean["dead_letters"]),
+        "dead_letters_different": len(set(clean["dead_letters"]) ^ set(faulty["dead_letters"])),
+        "signals_expected": len(clean["signals"]),
+        "signals_lost": len(set(clean["signals"]) - set(faulty["signals"])),
+        "signals_extra": len(set(faulty["signals"]) - set(clean["signals"])),
+        "movements_expected": len(clean["movements"]),
+        "movements_lost": len(set(clean["movements"]) - set(faulty["movements"])),
+        "state_keys": len(clean["state"]),
+        "state_different": sum(
+            1 for k in state_keys if clean["state"].get(k) != faulty["state"].get(k)
+        ),
+    }
+
+
+FAILURES = (
+    "versions_missing",
+    "versions_extra",
+    "versions_different",
+    "versions_with_two_contents",
+    "gaps",
+    "dead_letters_different",
+    "signals_lost",
+    "signals_extra",
+    "movements_lost",
+    "state_different",
+)
+
+
+def chaos(servers: str, children: int, kills: int, seed: int, folder: Path) -> dict[str, int]:
+    """Both runs and their comparison."""
+    paths = write(generate(children, seed, START), folder / "scenario")
+    per_phase = {"registrations": kills // 3, "observations": kills // 3, "timers": kills // 3}
+    per_phase["observations"] += kills - sum(per_phase.values())
+    rng = random.Random(seed)  # noqa: S311 - when to kill, not a secret
+    clean = execute(Run(servers, folder / "clean", False, rng, {}), paths)
+    faulty = execute(Run(servers, folder / "faulty", True, rng, per_phase), paths)
+    return compare(clean, faulty)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--children", type=int, default=20_000)
+    parser.add_argument("--kills", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    servers = load_settings().kafka_servers
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
+        figures = chaos(servers, args.children, args.kills, args.seed, Path(tmp))
+    figures["seconds"] = round(time.monotonic() - started)
+    results = REPO / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    (results / f"chaos-{stamp}.json").write_text(json.dumps({**vars(args), **figures}, indent=2))
+    for name, value in figures.items():
+        print(f"{name:<28}{value:>10}")  # noqa: T201 - the report is the output
+    failed = [name for name in FAILURES if figures[name]]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")  # noqa: T201
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
