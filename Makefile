@@ -28,7 +28,8 @@ $(VENV)/.installed: pyproject.toml
 		|| { echo "error: Python 3.11 or newer is needed ($(PYTHON) is $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	@# setuptools announces every editable install as a warning; it is information, not a fault.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
 venv: $(VENV)/.installed

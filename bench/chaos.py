@@ -112,7 +112,7 @@ class Run:
     def start(self) -> None:
         log = (self.folder / "worker.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "safeguard", "worker", "-l", "warning"],
+            [sys.executable, "-m", "safeguard", "worker", "-l", "info"],
             cwd=REPO,
             env={**os.environ, **self.env},
             stdout=log,

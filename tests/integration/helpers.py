@@ -77,7 +77,7 @@ class TopicReader:
         self._consumer.close()
 
 
-def publish(servers: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+def publish(servers: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
     producer = KafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
     for key, value in records:
         producer.send(topic, key=key, value=value)

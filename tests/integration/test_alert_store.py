@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import signal
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from safeguard.infra.postgres import PostgresCluster
+from safeguard.settings import Settings
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, background, consumed_all, publish, safeguard, wait_for
@@ -163,6 +166,66 @@ def test_sigkill_and_restart_store_every_version_exactly_once(
         f"combined_concern-{prefix}%",
     )[0]
     assert (counts["versions"], counts["alerts"]) == (800, 400)
+    current = query(
+        dsn,
+        "SELECT DISTINCT version FROM alerts WHERE alert_id LIKE $1",
+        f"combined_concern-{prefix}%",
+    )
+    assert [r["version"] for r in current] == [2]
+
+
+def test_an_alert_with_no_evidence_is_dead_lettered_and_the_next_is_stored(
+    kafka_servers: str, worker_env: dict[str, str], dsn: str, tmp_path: Path
+) -> None:
+    empty, good = (f"combined_concern-{uuid.uuid4().hex[:24]}" for _ in range(2))
+    records = [
+        (b"c" * 64, ALERTS.encode(alert(empty, 1, evidence=[]))),
+        (b"c" * 64, ALERTS.encode(alert(good, 1))),
+    ]
+    dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    log = tmp_path / "store.log"
+    with background(safeguard("alert-store"), worker_env, log) as store:
+        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"], records)
+        wait_for(
+            lambda: query(dsn, "SELECT 1 FROM alerts WHERE alert_id = $1", good),
+            60,
+            "the good alert",
+            log,
+        )
+        wait_for(dead.poll, 30, "the dead letter", log)
+        assert store.poll() is None
+    (letter,) = [EventCodec("dead_letter").decode(r.value) for r in dead.records]
+    assert (letter["error_kind"], letter["error_message"]) == (
+        "InvalidRecordError",
+        "evidence: empty; an alert holds at least one piece of evidence",
+    )
+    assert query(dsn, "SELECT 1 FROM alerts WHERE alert_id = $1", empty) == []
+    dead.close()
+
+
+def test_the_store_reconnects_after_a_postgresql_restart_and_loses_nothing(
+    kafka_servers: str, worker_env: dict[str, str], dsn: str, settings: Settings, tmp_path: Path
+) -> None:
+    assert settings.postgres_managed, "this test restarts the project's own cluster"
+    prefix = uuid.uuid4().hex[:16]
+    ids = [f"combined_concern-{prefix}{n:08d}" for n in range(100)]
+    topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
+    count = "SELECT count(*) AS n FROM alert_versions WHERE alert_id LIKE $1"
+    stored = lambda: query(dsn, count, f"combined_concern-{prefix}%")[0]["n"]  # noqa: E731
+    log = tmp_path / "store.log"
+    cluster = PostgresCluster(settings)
+    with background(safeguard("alert-store"), worker_env, log) as store:
+        publish(kafka_servers, topic, [(b"c" * 64, ALERTS.encode(alert(i, 1))) for i in ids])
+        wait_for(lambda: stored() == 100, 60, "the first versions", log)
+        cluster.stop()
+        try:
+            publish(kafka_servers, topic, [(b"c" * 64, ALERTS.encode(alert(i, 2))) for i in ids])
+            time.sleep(5)  # the store meets the closed database and retries
+        finally:
+            cluster.start()
+        wait_for(lambda: stored() == 200, 90, "the versions sent while it was down", log)
+        assert store.poll() is None
+    assert "retrying" in log.read_text()
     current = query(
         dsn,
         "SELECT DISTINCT version FROM alerts WHERE alert_id LIKE $1",
