@@ -98,6 +98,31 @@ def test_an_observation_is_accepted_once_and_published_pseudonymised(
     topic.close()
 
 
+def test_an_event_id_another_agency_used_is_neither_suppressed_nor_revealed(
+    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str]
+) -> None:
+    event_id = f"shared-{uuid.uuid4()}"
+    health = post(intake, "/v1/observations", {**OBSERVATION, "event_id": event_id})
+    urgent = {
+        **OBSERVATION,
+        "event_id": event_id,
+        "indicator": "control.long_working_hours",
+        "immediate_risk": True,
+    }
+    police = post(intake, "/v1/observations", urgent, intake["police"])
+    assert (health.status_code, police.status_code) == (202, 202)
+    assert police.json() == {"event_ids": [event_id], "duplicates": []}
+
+    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    wait_for(lambda: len(topic.poll()) >= 2, 30, "both observations")
+    published = [EventCodec("observation").decode(r.value) for r in topic.records]
+    assert sorted((o["agency"]["type"], o["event_id"], o["immediate_risk"]) for o in published) == [
+        ("health", event_id, False),
+        ("police", event_id, True),
+    ]
+    topic.close()
+
+
 def test_a_batch_with_bad_rows_is_refused_whole_naming_each_field(intake: dict[str, Any]) -> None:
     batch = [
         OBSERVATION,

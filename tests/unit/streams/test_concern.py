@@ -149,3 +149,15 @@ def test_a_disputed_age_is_treated_as_a_child() -> None:
     (step,) = run(state, disputed)
     assert step.result is Result.NEW_VERSION
     assert step.alert["level"] == "critical"
+
+
+def test_one_event_id_from_two_agencies_is_two_pieces_of_evidence() -> None:
+    state = ChildState()
+    health = obs("e1", "health.controlling_companion", "health:h1")
+    police = obs("e1", "control.long_working_hours", "police:p1", day=1, immediate_risk=True)
+    first, second = run(state, health, police)
+    assert [(e.agency_type, e.event_id) for e in state.evidence] == [
+        ("health", "e1"),
+        ("police", "e1"),
+    ]
+    assert (second.result, second.alert["level"]) == (Result.NEW_VERSION, "critical")
