@@ -138,6 +138,14 @@ class Run:
                 self.proc.wait(timeout=30)
         self.proc = None
 
+    def delete_topics(self) -> None:
+        prefix = self.env["SAFEGUARD_APP_ID"]
+        admin = KafkaAdminClient(bootstrap_servers=self.servers)
+        try:
+            admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix)])
+        finally:
+            admin.close()
+
     def phase(self, name: str, feed: Any) -> None:
         """Feed the phase's input; kill the worker at random moments until it is consumed."""
         feed()
@@ -228,7 +236,10 @@ def execute(run: Run, paths: dict[str, Path]) -> dict[str, Any]:
         run.phase("timers", later)
     finally:
         run.stop()
-    return collect(run)
+    try:
+        return collect(run)
+    finally:
+        run.delete_topics()
 
 
 def collect(run: Run) -> dict[str, Any]:

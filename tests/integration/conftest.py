@@ -7,6 +7,7 @@ never silently skipped in CI.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import uuid
@@ -18,7 +19,7 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
-from safeguard.infra.kafka import metadata_answers
+from safeguard.infra.kafka import KafkaBroker, metadata_answers
 from safeguard.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -57,14 +58,15 @@ def dsn(_database_checked: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def fresh_broker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fresh_broker(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
     """A Kafka broker that has never seen the project: its own ports and empty data folder.
 
     Started with the project's own launcher (the jars come from the shared cache); stopped by
-    its pid file after the module's tests.
+    its pid file after the module's tests. Yields its settings (``KafkaBroker(them)`` stops and
+    starts it again).
     """
-    from safeguard.infra.kafka import KafkaBroker
-
     own = Settings(
         kafka_bootstrap=None,
         kafka_port=free_port(),
@@ -73,15 +75,24 @@ def fresh_broker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
         cache_dir=settings.cache_dir.resolve(),
     )
     broker = KafkaBroker(own)
-    with warnings.catch_warnings():
-        # The broker is detached on purpose (its pid file stops it): Popen's warning about a
-        # child still running when the handle goes does not apply.
-        warnings.simplefilter("ignore", ResourceWarning)
-        broker.start()
+    start_broker(broker)
     try:
-        yield own.kafka_servers
+        yield own
     finally:
         broker.stop()
+
+
+def start_broker(broker: KafkaBroker) -> None:
+    """Start a broker of the test's own, without the start-up's expected resource warnings.
+
+    The broker is detached on purpose (its pid file stops it), so Popen's warning about a child
+    still running does not apply; and while it starts, the Kafka client leaves the sockets of
+    refused connections to the garbage collector, collected here.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        broker.start()
+        gc.collect()
 
 
 def free_port() -> int:

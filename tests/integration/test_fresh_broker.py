@@ -6,12 +6,19 @@ records are published as soon as the observation topic exists, while the worker 
 
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
 
 from kafka import KafkaAdminClient
 
+from safeguard.infra.kafka import KafkaBroker
+from safeguard.settings import Settings
+
+from .conftest import start_broker
 from .helpers import TopicReader, background, publish, safeguard, wait_for
-from .test_worker import alerts_by_child, story
+from .test_alert_store import query
+from .test_worker import ALERTS, alerts_by_child, story
 
 OBSERVATIONS = "safeguarding.observations.v1"
 
@@ -25,19 +32,20 @@ def topic_exists(servers: str, name: str) -> bool:
 
 
 def test_a_new_broker_gets_every_alert_of_records_sent_while_the_worker_starts(
-    fresh_broker: str, tmp_path: Path
+    fresh_broker: Settings, tmp_path: Path
 ) -> None:
+    servers = fresh_broker.kafka_servers
     children = range(1, 41)
     env = {
-        "SAFEGUARD_KAFKA_BOOTSTRAP": fresh_broker,
+        "SAFEGUARD_KAFKA_BOOTSTRAP": servers,
         "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
         "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
     }
     log = tmp_path / "worker.log"
     with background(safeguard("worker"), env, log) as worker:
-        wait_for(lambda: topic_exists(fresh_broker, OBSERVATIONS), 60, "the topics", log)
-        publish(fresh_broker, OBSERVATIONS, [r for n in children for r in story(n)])
-        alerts = TopicReader(fresh_broker, "safeguarding.alerts.concern.v1")
+        wait_for(lambda: topic_exists(servers, OBSERVATIONS), 60, "the topics", log)
+        publish(servers, OBSERVATIONS, [r for n in children for r in story(n)])
+        alerts = TopicReader(servers, "safeguarding.alerts.concern.v1")
         wait_for(
             lambda: (
                 len(alerts_by_child(alerts)) == len(children)
@@ -60,10 +68,85 @@ def test_a_new_broker_gets_every_alert_of_records_sent_while_the_worker_starts(
             f"{n}-health",
             f"{n}-police",
         ]
-    dead = TopicReader(fresh_broker, "safeguarding.deadletter.v1")
+    dead = TopicReader(servers, "safeguarding.deadletter.v1")
     assert [dead.poll() for _ in range(4)][-1] == []
     text = log.read_text(errors="replace")
     assert "PartitionsMismatch" not in text
     assert "Traceback" not in text
     alerts.close()
     dead.close()
+
+
+def test_a_broker_that_goes_away_and_returns_loses_no_alert(
+    fresh_broker: Settings, dsn: str, tmp_path: Path
+) -> None:
+    servers = fresh_broker.kafka_servers
+    prefix = f"away-{uuid.uuid4().hex[:8]}"
+    env = {
+        "SAFEGUARD_KAFKA_BOOTSTRAP": servers,
+        "SAFEGUARD_DATABASE_URL": dsn,
+        "SAFEGUARD_APP_ID": prefix,
+        "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
+        "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
+        **{
+            f"SAFEGUARD_TOPIC_{name}": f"{prefix}.{name.lower()}"
+            for name in (
+                "OBSERVATIONS",
+                "SCHOOL_REGISTRATIONS",
+                "SCHOOLS",
+                "ALERTS_CONCERN",
+                "ALERTS_EDUCATION",
+                "DEADLETTER",
+                "ALERT_ACTIONS",
+                "EDUCATION_SIGNALS",
+                "FAMILY_DEPARTURES",
+            )
+        },
+    }
+    topic = env["SAFEGUARD_TOPIC_OBSERVATIONS"]
+    broker = KafkaBroker(fresh_broker)
+    before, after = range(100, 140), range(140, 180)
+    log, store_log = tmp_path / "worker.log", tmp_path / "store.log"
+    with (
+        background(safeguard("worker"), env, log) as worker,
+        background(safeguard("alert-store"), env, store_log) as store,
+    ):
+        wait_for(lambda: topic_exists(servers, topic), 60, "the topics", log)
+        publish(servers, topic, [r for n in before for r in story(n)])
+        # No client of the test's is open while the broker is away (their sockets would leak).
+        first = TopicReader(servers, env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+        wait_for(lambda: len(first.poll()) >= 20, 60, "the first alerts", log)
+        first.close()
+        broker.stop()
+        time.sleep(8)
+        start_broker(broker)
+        publish(servers, topic, [r for n in after for r in story(n)])
+        alerts = TopicReader(servers, env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+
+        def complete() -> bool:
+            found = alerts_by_child(alerts)
+            return len(found) == 80 and all(
+                {a["version"] for a in v} == {1, 2} for v in found.values()
+            )
+
+        wait_for(complete, 120, "both versions for every child", log)
+        ids = sorted({a["alert_id"] for v in alerts_by_child(alerts).values() for a in v})
+        wait_for(
+            lambda: (
+                query(
+                    dsn, "SELECT count(*) AS n FROM alert_versions WHERE alert_id = ANY($1)", ids
+                )[0]["n"]
+                == 160
+            ),
+            90,
+            "every version in PostgreSQL",
+            store_log,
+        )
+        # Both rode out the outage: a broker away for seconds is not a reason to stop.
+        assert (worker.poll(), store.poll()) == (None, None)
+    copies: dict[tuple[str, int], set[bytes]] = {}
+    for record in alerts.records:
+        alert = ALERTS.decode(record.value)
+        copies.setdefault((alert["alert_id"], alert["version"]), set()).add(record.value)
+    assert len(copies) == 160 and all(len(v) == 1 for v in copies.values())
+    alerts.close()

@@ -49,3 +49,12 @@ def test_project_services_use_only_real_settings_and_reach_both_containers() -> 
         environment = service["environment"]
         assert environment.items() >= shared.items(), name
         assert set(environment) <= fields, name
+
+
+def test_long_running_services_are_restarted_when_they_stop_for_a_fault() -> None:
+    services = load()["services"]
+    assert {n for n, s in services.items() if s.get("restart") == "unless-stopped"} >= {
+        "worker",
+        "alert-store",
+        "intake",
+    }

@@ -155,7 +155,7 @@ def test_one_event_id_from_two_agencies_is_two_pieces_of_evidence() -> None:
     state = ChildState()
     health = obs("e1", "health.controlling_companion", "health:h1")
     police = obs("e1", "control.long_working_hours", "police:p1", day=1, immediate_risk=True)
-    first, second = run(state, health, police)
+    _, second = run(state, health, police)
     assert [(e.agency_type, e.event_id) for e in state.evidence] == [
         ("health", "e1"),
         ("police", "e1"),

@@ -1,0 +1,24 @@
+"""The worker killed with SIGKILL in every phase produces exactly what a fault-free run does.
+
+A smaller version of ``make chaos`` (``bench.chaos``): 200 children and 6 kills, instead of
+20,000 and 15.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.chaos import FAILURES, chaos
+
+
+def test_a_worker_killed_again_and_again_gives_what_a_fault_free_run_gives(
+    kafka_servers: str, tmp_path: Path
+) -> None:
+    figures = chaos(kafka_servers, children=200, kills=6, seed=11, folder=tmp_path)
+    assert {name: figures[name] for name in FAILURES} == dict.fromkeys(FAILURES, 0), figures
+    assert figures["kills"] == 6
+    # The comparison covered something: alerts of both kinds, signals and restored state.
+    assert figures["versions_expected"] > 150
+    assert figures["signals_expected"] > 20
+    assert figures["movements_expected"] > 100
+    assert figures["state_keys"] > 300
