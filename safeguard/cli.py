@@ -141,7 +141,6 @@ def worker(
     from streams.app import app as faust_app
     from streams.guard import EXIT_FAULT
 
-    _dump_tasks_on_sigusr2(faust_app)
     process = faust.Worker(faust_app, loglevel=loglevel)
     # Faust's terminal spinner turns every logger up to DEBUG below the chosen level (so each
     # record can spin it): at -l warning every debug record would be built and dropped.
@@ -153,20 +152,6 @@ def worker(
         if getattr(faust_app, "_crash_reason", None) is not None:
             err.print(f"[bold red]error:[/] the worker crashed: {faust_app._crash_reason!r}")
             raise SystemExit(EXIT_FAULT)
-
-
-def _dump_tasks_on_sigusr2(faust_app: Any) -> None:
-    """``kill -USR2 <pid>`` writes every asyncio task's stack to stderr: what is it waiting on?"""
-    import asyncio
-    import signal
-    import sys
-
-    def dump(_signum: int, _frame: Any) -> None:
-        for task in asyncio.all_tasks(faust_app.loop):
-            task.print_stack(limit=12, file=sys.stderr)
-        sys.stderr.flush()
-
-    signal.signal(signal.SIGUSR2, dump)
 
 
 @topics_app.command("create")

@@ -9,6 +9,7 @@ from unittest.mock import AsyncMock
 
 import pytest
 
+from safeguard.errors import InvalidRecordError
 from schemas.codec import EventCodec
 from streams import agents, clock
 from streams.app import app, settings
@@ -124,3 +125,26 @@ async def test_an_undecodable_registration_is_dead_lettered(
     record = EventCodec("dead_letter").decode(call.kwargs["value"])
     assert record["error_kind"] == "UnknownFingerprintError"
     assert record["payload"] == b"\xc3\x01" + bytes(8)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b"not json", "value: not a JSON education signal"),
+        (b'{"type": "teleport"}', "type: not deadline_due or family_move"),
+        (b'{"type": "family_move"}', "event_id: missing from a family_move signal"),
+        (None, "value: not a JSON education signal"),
+    ],
+)
+def test_a_bad_internal_signal_is_refused_with_its_reason(
+    value: bytes | None, message: str
+) -> None:
+    with pytest.raises(InvalidRecordError) as caught:
+        agents.decode_signal(CHILD.encode(), value)
+    assert str(caught.value) == message
+
+
+def test_a_bad_family_departure_is_refused_with_its_reason() -> None:
+    with pytest.raises(InvalidRecordError) as caught:
+        agents.decode_departure(b"family", b'["only", "two"]')
+    assert str(caught.value) == "value: not [child_ref, event_id, date]"
