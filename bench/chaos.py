@@ -7,7 +7,9 @@ Runs the same scenario twice against the local broker, each run with its own top
 group and state folder: once with no fault, and once with the worker killed with SIGKILL
 ``--kills`` times at random moments, spread over three phases (school registrations, then
 observations, then the education deadlines, reached by restarting the worker with a later clock),
-and restarted after each kill. Each phase ends when every input topic is consumed and stays so.
+and restarted after each kill. Each phase ends when every input topic is consumed and stays so. Like
+docker compose, the harness starts the worker again when it stops itself for a fault (exit code
+70, for example its progress watchdog), and counts those restarts (``fault_exits``).
 
 Then it compares, between the two runs: every alert version (``alert_id``, ``version``) and its
 bytes on both alert topics; every dead letter; every internal signal (family departures, family
@@ -42,6 +44,7 @@ from producers.scenario import generate, write
 from safeguard.settings import load_settings
 from safeguard.topics import TABLES
 from schemas.codec import EventCodec
+from streams.guard import EXIT_FAULT
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = b"partnership-key-for-chaos-runs-0123456789"
@@ -67,6 +70,8 @@ class Run:
     proc: subprocess.Popen[bytes] | None = None
     kills: int = 0
     starts: int = 0
+    fault_exits: int = 0
+    """Times the worker stopped itself with exit code 70 and was started again."""
 
     def __post_init__(self) -> None:
         prefix = f"chaos-{uuid.uuid4().hex[:8]}"
@@ -88,6 +93,7 @@ class Run:
             "SAFEGUARD_TOPIC_PARTITIONS": "4",
             "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
             "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
+            "SAFEGUARD_WORKER_STALL_SECONDS": "20",
             "SAFEGUARD_PSEUDONYM_KEY_FILE": str(self.folder / "key"),
             "SAFEGUARD_CLOCK": CLOCKS[0],
             **{f"SAFEGUARD_TOPIC_{k}": f"{prefix}.{v}" for k, v in names.items()},
@@ -153,10 +159,18 @@ class Run:
             time.sleep(self.rng.uniform(0.5, 5.0))
             self.kill()
         while True:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise SystemExit(f"the worker exited with {self.proc.returncode}; see its log")
+            self.supervise()
             if self.settled():
                 return
+
+    def supervise(self) -> None:
+        """Start the worker again after it stopped itself for a fault (exit 70), as compose does."""
+        if self.proc is None or self.proc.poll() is None:
+            return
+        if self.proc.returncode != EXIT_FAULT:
+            raise SystemExit(f"the worker exited with {self.proc.returncode}; see its log")
+        self.fault_exits += 1
+        self.start()
 
     def settled(self) -> bool:
         """Every input topic consumed, and still so after a pause (outputs feed inputs)."""
@@ -281,6 +295,7 @@ def collect(run: Run) -> dict[str, Any]:
         "movements": sorted(movements),
         "state": state,
         "kills": run.kills,
+        "fault_exits": run.fault_exits,
     }
 
 
@@ -295,6 +310,7 @@ def compare(clean: dict[str, Any], faulty: dict[str, Any]) -> dict[str, int]:
     state_keys = set(clean["state"]) | set(faulty["state"])
     return {
         "kills": faulty["kills"],
+        "fault_exits": clean["fault_exits"] + faulty["fault_exits"],
         "versions_expected": len(want),
         "versions_missing": len(set(want) - set(got)),
         "versions_extra": len(set(got) - set(want)),

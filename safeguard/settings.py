@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Records in a row failing with unexpected errors that stop the worker.",
     )
+    worker_stall_seconds: float = Field(
+        default=120.0,
+        ge=10,
+        description="How long a partition this worker owns may have records waiting without "
+        "its committed offset moving before the worker exits with code 70.",
+    )
     worker_web_port: int | None = Field(
         default=None, ge=1, le=65535, description="Faust's web server port; unset disables it."
     )

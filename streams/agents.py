@@ -21,7 +21,7 @@ from safeguard.errors import InvalidRecordError
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 from schemas.validation import check_child_ref, check_observation, check_registration
-from streams import clock, education
+from streams import clock, education, watchdog
 from streams.app import app, settings
 from streams.concern import Result, observe
 from streams.evidence import ChildState
@@ -118,6 +118,24 @@ async def follow_schools() -> None:
             await directory.follow(settings.kafka_servers, settings.topic_schools)
         except Exception:
             log.exception("reading %s failed; retrying in 5 s", settings.topic_schools)
+            await asyncio.sleep(5)
+
+
+@app.task  # type: ignore[untyped-decorator]  # faust ships no type information
+async def watch_progress() -> None:
+    sources = {
+        settings.topic_observations,
+        settings.topic_school_registrations,
+        settings.topic_education_signals,
+        settings.topic_family_departures,
+    }
+    while True:  # the watchdog must keep watching: a failure to start is logged and retried
+        try:
+            await watchdog.watch(
+                app, settings.app_id, settings.kafka_servers, sources, settings.worker_stall_seconds
+            )
+        except Exception:
+            log.exception("the progress watchdog failed; starting it again in 5 s")
             await asyncio.sleep(5)
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,33 @@ def background(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+class Supervised:
+    """A project process started again when it stops itself for a fault (exit 70), as compose
+    does; ``alive()`` restarts it if needed and fails on any other exit."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.argv, self.env, self.log = argv, env, log
+        self.stack = ExitStack()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+
+    def __enter__(self) -> Supervised:
+        self.proc = self.stack.enter_context(background(self.argv, self.env, self.log))
+        return self
+
+    def alive(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() == 70:
+            self.restarts += 1
+            self.proc = self.stack.enter_context(background(self.argv, self.env, self.log))
+        elif self.proc.poll() is not None:
+            raise AssertionError(f"{self.argv[3:]} exited with {self.proc.returncode}")
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
 
 
 def safeguard(*args: str) -> list[str]:

@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient
 
 from schemas.codec import EventCodec
 
-from .helpers import TopicReader, background, publish, safeguard, wait_for
+from .helpers import Supervised, TopicReader, background, publish, safeguard, wait_for
 
 OBSERVATIONS = EventCodec("observation")
 ALERTS = EventCodec("alert")
@@ -189,16 +189,20 @@ def test_sigkill_mid_stream_loses_no_alert_and_duplicates_no_version(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
 
-    def complete() -> bool:
-        final = alerts_by_child(alerts)
-        return len(final) == len(children) and all(
-            max(a["version"] for a in versions) == 2 for versions in final.values()
-        )
+    # A worker that stops itself for a fault (exit 70) is started again, as compose does.
+    env = {**worker_env, "SAFEGUARD_WORKER_STALL_SECONDS": "15"}
+    with Supervised(safeguard("worker"), env, tmp_path / "worker2.log") as second:
 
-    with background(safeguard("worker"), worker_env, tmp_path / "worker2.log"):
+        def complete() -> bool:
+            final = alerts_by_child(alerts)
+            return second.alive() and (
+                len(final) == len(children)
+                and all(max(a["version"] for a in versions) == 2 for versions in final.values())
+            )
+
         wait_for(
             complete,
-            120,
+            150,
             "every child's second version after the restart",
             tmp_path / "worker2.log",
         )
