@@ -41,10 +41,10 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.structs import TopicPartition
 
 from producers.scenario import generate, write
+from safeguard.errors import EXIT_FAULT
 from safeguard.settings import load_settings
 from safeguard.topics import TABLES
 from schemas.codec import EventCodec
-from streams.guard import EXIT_FAULT
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = b"partnership-key-for-chaos-runs-0123456789"

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from safeguard.db import connect_pool
-from safeguard.errors import CodecError, InvalidRecordError, SafeguardError
+from safeguard.errors import EXIT_FAULT, CodecError, InvalidRecordError, SafeguardError
 from safeguard.settings import Settings
 from schemas.codec import EventCodec
 from schemas.dead_letter import dead_letter
@@ -37,8 +37,6 @@ class StoreError(SafeguardError):
     """PostgreSQL refused a record (for example a value it cannot hold)."""
 
 
-#: The store's exit code when it stops for a fault that is not about one record.
-EXIT_FAULT = 70
 #: Errors of the database connection itself, not of a record: retried with a new connection.
 CONNECTION_ERRORS = (
     OSError,

@@ -138,8 +138,8 @@ def worker(
     import faust
 
     import streams.agents  # noqa: F401 - registers the agents with the app
+    from safeguard.errors import EXIT_FAULT
     from streams.app import app as faust_app
-    from streams.guard import EXIT_FAULT
 
     process = faust.Worker(faust_app, loglevel=loglevel)
     # Faust's terminal spinner turns every logger up to DEBUG below the chosen level (so each

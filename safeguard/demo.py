@@ -25,7 +25,7 @@ from kafka.structs import TopicPartition
 from rich.console import Console
 
 from safeguard import infra
-from safeguard.errors import SafeguardError
+from safeguard.errors import EXIT_FAULT, SafeguardError
 from safeguard.settings import Settings
 from safeguard.topics import ensure_topics
 
@@ -55,19 +55,27 @@ def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) 
     ensure_topics(settings)
     with ExitStack() as stack:
         stack.callback(_stop_infra, settings, started)
-        processes = {
-            "worker": _start(stack, ["worker", "-l", "warning"], folder, env),
-            "alert-store": _start(stack, ["alert-store"], folder, env),
-            "dashboard": _start(stack, ["dashboard", "--port", str(port)], folder, env),
-            "intake": _start(stack, ["intake", "--port", str(port + 1)], folder, env),
+        parts = {
+            "worker": ["worker", "-l", "warning"],
+            "alert-store": ["alert-store"],
+            "dashboard": ["dashboard", "--port", str(port)],
+            "intake": ["intake", "--port", str(port + 1)],
         }
+        processes = {name: _start(stack, args, folder, env) for name, args in parts.items()}
+
+        def restart(name: str) -> Any:
+            # Exit 70: the part stopped itself for a fault that outlasted its retries; like
+            # docker compose, start it again, and it redoes what it had not finished.
+            console.print(f"[yellow]{name} stopped for a fault (exit 70); starting it again[/]")
+            return _start(stack, parts[name], folder, env)
+
         alerts = _alert_follower(settings)
         _publish_scenario(folder, env, children, seed)
         console.print(
             f"\n[bold]dashboard[/] http://127.0.0.1:{port}  login [bold]{DEMO_USER}[/] / "
             f"[bold]{password}[/]   intake http://127.0.0.1:{port + 1}/docs\n"
         )
-        latest = _follow(alerts, processes, once=once)
+        latest = _follow(alerts, processes, restart, once=once)
         alerts.close()
         _summary(latest)
     return 0
@@ -185,7 +193,7 @@ def _publish_scenario(folder: Path, env: dict[str, str], children: int, seed: in
 
 
 def _follow(
-    alerts: KafkaConsumer, processes: dict[str, Any], *, once: bool
+    alerts: KafkaConsumer, processes: dict[str, Any], restart: Any, *, once: bool
 ) -> dict[str, dict[str, Any]]:
     from schemas.codec import EventCodec
 
@@ -194,8 +202,10 @@ def _follow(
     quiet_since = time.monotonic()
     try:
         while True:
-            for name, proc in processes.items():
-                if proc.poll() is not None:
+            for name, proc in list(processes.items()):
+                if proc.poll() == EXIT_FAULT:
+                    processes[name] = restart(name)
+                elif proc.poll() is not None:
                     raise DemoError(f"{name} stopped (exit {proc.returncode}); see its log")
             got = False
             for batch in alerts.poll(timeout_ms=500).values():

@@ -4,6 +4,10 @@ Third-party errors are re-raised as ours (``raise CodecError(...) from exc``) so
 ``SafeguardError`` and nothing else. ``retriable`` tells a caller whether trying again may help.
 """
 
+#: The exit code of a long-running process (worker, alert store) that stops itself for a fault
+#: that is not about one record, after its retries: a supervisor starts it again.
+EXIT_FAULT = 70
+
 
 class SafeguardError(Exception):
     """Base of every error this project raises on purpose."""

@@ -29,13 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from safeguard.errors import CodecError, SafeguardError
+from safeguard.errors import EXIT_FAULT, CodecError, SafeguardError
 from schemas.dead_letter import dead_letter
 
 log = logging.getLogger(__name__)
 
-#: The worker's exit code when it stops for a fault that is not about one record.
-EXIT_FAULT = 70
 
 #: What the worker did with each record, by outcome (``dead_letter`` included).
 counters: collections.Counter[str] = collections.Counter()

@@ -54,7 +54,7 @@ def test_the_demo_in_a_fresh_clone_on_new_services_raises_the_alerts_and_stops_i
     assert re.search(r"\d+ +missing_from_education +low", result.stdout)  # the Traveller family
     assert f"http://127.0.0.1:{port}" in result.stdout and "login demo / " in result.stdout
     pids = [int(p) for p in re.findall(r"started [a-z-]+ \(pid (\d+)", result.stdout)]
-    assert len(pids) == 4
+    assert len(pids) >= 4  # a part that stopped for a fault (exit 70) is started again
     assert not any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in pids)
 
 
