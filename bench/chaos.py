@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -364,8 +365,8 @@ def main() -> None:
     args = parser.parse_args()
     servers = load_settings().kafka_servers
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
-        figures = chaos(servers, args.children, args.kills, args.seed, Path(tmp))
+    folder = Path(tempfile.mkdtemp(prefix="chaos-"))
+    figures = chaos(servers, args.children, args.kills, args.seed, folder)
     figures["seconds"] = round(time.monotonic() - started)
     results = REPO / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
@@ -375,8 +376,9 @@ def main() -> None:
         print(f"{name:<28}{value:>10}")  # noqa: T201 - the report is the output
     failed = [name for name in FAILURES if figures[name]]
     if failed:
-        print(f"FAILED: {', '.join(failed)}")  # noqa: T201
+        print(f"FAILED: {', '.join(failed)}; the workers' logs are in {folder}")  # noqa: T201
         raise SystemExit(1)
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 import faust
-from faust.transport.drivers.aiokafka import Producer
+from faust.transport.drivers.aiokafka import Consumer, Producer
 
 from safeguard.settings import load_settings
 from schemas.faust_codec import register_codecs
@@ -65,11 +65,42 @@ def _settled(unsettled: set[Any]) -> Any:
     return settled
 
 
+class HonestConsumer(Consumer):
+    """Faust's consumer, acknowledging only records an agent handled in the current generation.
+
+    During a rebalance Faust skips the records it had fetched before (an older generation, or
+    flow control suspended) and acknowledges them unprocessed, so the next commit could pass
+    records that no agent saw: lost for good. Seen here: alert versions, signals and state
+    missing after a worker was killed and restarted. Such an acknowledgement is dropped instead;
+    the record stays uncommitted and is read again from the committed offset, where Faust seeks
+    after every rebalance. A record an agent finished while a rebalance began is read again too:
+    handling is idempotent.
+    """
+
+    def ack(self, message: Any) -> bool:
+        app = self.app
+        if message.generation_id != app.consumer_generation_id or not app.flow_control.is_active():
+            message.acked = True  # done with in this generation; never counted as handled
+            self._unacked_messages.discard(message)
+            return False
+        return bool(super().ack(message))
+
+
 class App(faust.App):
-    """The Faust app with the durable producer."""
+    """The Faust app with the durable producer and the honest consumer."""
 
     def _new_producer(self) -> Any:
         return DurableProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+    def _new_consumer(self) -> Any:
+        return HonestConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=self.loop,
+        )
 
 
 app = App(
