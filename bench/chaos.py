@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -153,16 +154,31 @@ class Run:
         finally:
             admin.close()
 
-    def phase(self, name: str, feed: Any) -> None:
-        """Feed the phase's input; kill the worker at random moments until it is consumed."""
-        feed()
+    def phase(self, name: str, feed: Any, *, alongside: bool = True) -> None:
+        """Feed the phase's input (``alongside`` the kills, or first); kill the worker while it
+        is busy, a moment after it has records waiting; then wait until all is consumed."""
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        if not alongside:
+            feeder.join()
         for _ in range(self.kills_left.get(name, 0) if self.faulty else 0):
-            time.sleep(self.rng.uniform(0.5, 5.0))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                self.ready() and not all(self.consumed(n) for n in INPUTS)
+            ):
+                time.sleep(0.2)
+            time.sleep(self.rng.uniform(0.2, 2.0))
             self.kill()
+        feeder.join()
         while True:
             self.supervise()
             if self.settled():
                 return
+
+    def ready(self) -> bool:
+        """The worker started last has finished its recovery and reads its partitions."""
+        log = (self.folder / "worker.log").read_text(errors="replace")
+        return log.count("[^Worker]: Ready") >= self.starts
 
     def supervise(self) -> None:
         """Start the worker again after it stopped itself for a fault (exit 70), as compose does."""
@@ -248,7 +264,7 @@ def execute(run: Run, paths: dict[str, Path]) -> dict[str, Any]:
             run.env["SAFEGUARD_CLOCK"] = CLOCKS[1]
             run.start()
 
-        run.phase("timers", later)
+        run.phase("timers", later, alongside=False)
     finally:
         run.stop()
     try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from schemas.codec import EventCodec
 
@@ -286,3 +287,34 @@ def _before_1970(n: int) -> dict[str, Any]:
         "observed_at": when,
         "reported_at": when,
     }
+
+
+def test_an_alert_the_broker_refuses_stops_the_worker_and_is_sent_after_the_restart(
+    kafka_servers: str, worker_env: dict[str, str], admin: KafkaAdminClient, tmp_path: Path
+) -> None:
+    topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
+
+    def max_message_bytes(size: int) -> None:
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": str(size)})]
+        )
+
+    max_message_bytes(200)  # every alert is larger: the broker refuses each one
+    env = {**worker_env, "SAFEGUARD_WORKER_RETRY_SECONDS": "5"}
+    log = tmp_path / "worker.log"
+    with background(safeguard("worker"), env, log) as worker:
+        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], story(6))
+        wait_for(lambda: worker.poll() is not None, 90, "the worker to stop", log)
+    assert worker.returncode == 70
+    assert "stopping the worker: agent aggregate_observations could not complete" in log.read_text()
+
+    max_message_bytes(1_048_588)
+    alerts = TopicReader(kafka_servers, topic)
+    with background(safeguard("worker"), env, tmp_path / "worker2.log"):
+        wait_for(lambda: len(alerts.poll()) >= 2, 90, "both alert versions", log)
+    (versions,) = alerts_by_child(alerts).values()
+    assert [(a["version"], [e["event_id"] for e in a["evidence"]]) for a in versions] == [
+        (1, ["c6-school", "c6-health"]),
+        (2, ["c6-school", "c6-health", "c6-police"]),
+    ]
+    alerts.close()
