@@ -14,6 +14,7 @@ from kafka import KafkaAdminClient
 
 from safeguard.infra.kafka import KafkaBroker
 from safeguard.settings import Settings
+from safeguard.topics import topic_specs
 
 from .conftest import start_broker
 from .helpers import Supervised, TopicReader, background, publish, safeguard, wait_for
@@ -23,12 +24,16 @@ from .test_worker import ALERTS, alerts_by_child, story
 OBSERVATIONS = "safeguarding.observations.v1"
 
 
-def topic_exists(servers: str, name: str) -> bool:
+def list_topics(servers: str) -> list[str]:
     admin = KafkaAdminClient(bootstrap_servers=servers)
     try:
-        return name in admin.list_topics()
+        return list(admin.list_topics())
     finally:
         admin.close()
+
+
+def topic_exists(servers: str, name: str) -> bool:
+    return name in list_topics(servers)
 
 
 def test_a_new_broker_gets_every_alert_of_records_sent_while_the_worker_starts(
@@ -44,6 +49,8 @@ def test_a_new_broker_gets_every_alert_of_records_sent_while_the_worker_starts(
     log = tmp_path / "worker.log"
     with background(safeguard("worker"), env, log) as worker:
         wait_for(lambda: topic_exists(servers, OBSERVATIONS), 60, "the topics", log)
+        # Faust's own topics exist as soon as the project's do: before any agent runs.
+        assert set(topic_specs(Settings())) <= set(list_topics(servers))
         publish(servers, OBSERVATIONS, [r for n in children for r in story(n)])
         alerts = TopicReader(servers, "safeguarding.alerts.concern.v1")
         wait_for(
