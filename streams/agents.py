@@ -149,21 +149,37 @@ def handle_registration(message: Any, effects: Effects) -> None:
     """Apply a school roll change or an education signal to the child's registration state."""
     key = message.key
     state = EducationState.from_json(child_to_registrations.get(key))
-    resend = False
     if message.topic == settings.topic_education_signals:
         signal = decode_signal(key, message.value)
         if signal["type"] == "family_move" and signal["event_id"] not in state.family_moves:
             state.family_moves.append(signal["event_id"])
-    else:
-        record = decode_registration(key, message.value)
-        item = education.record_registration(state, record, EDUCATION_CONFIG)
-        # A duplicate: its outputs were on their topics before its state was written.
-        resend = item is None
-        if item is not None and item.family_group_ref and education.is_family_departure(item):
-            departure = [record["child_ref"], item.event_id, item.date]
-            effects.send(
-                family_departures, item.family_group_ref.encode(), json.dumps(departure).encode()
-            )
+        step_education(state, key, effects, resend=False)
+        return
+    record = decode_registration(key, message.value)
+    # A family move is signalled only after the departure was handled, so it comes first in a
+    # run with no fault; after a crash the signal can be read before the departure is redone.
+    # Then the departure is handled as it was before the signal, and the signal after it, so
+    # the alert versions are those of a run with no fault.
+    early = record["event_id"] in state.family_moves and not state.holds(
+        record["school_id"], record["event_id"]
+    )
+    if early:
+        state.family_moves.remove(record["event_id"])
+    item = education.record_registration(state, record, EDUCATION_CONFIG)
+    if item is not None and item.family_group_ref and education.is_family_departure(item):
+        departure = [record["child_ref"], item.event_id, item.date]
+        effects.send(
+            family_departures, item.family_group_ref.encode(), json.dumps(departure).encode()
+        )
+    # A duplicate: its outputs were on their topics before its state was written.
+    step_education(state, key, effects, resend=item is None and not early)
+    if early:
+        state.family_moves.append(record["event_id"])
+        step_education(state, key, effects, resend=False)
+
+
+def step_education(state: EducationState, key: bytes, effects: Effects, *, resend: bool) -> None:
+    """Re-evaluate the child's education findings; decide the alert, observations and state."""
     result = education.step(
         state,
         key.decode(),

@@ -62,12 +62,13 @@ class EducationState:
     """Ids of movement observations already published for the combined concern."""
     alert: AlertState = field(default_factory=AlertState)
 
+    def holds(self, school_id: str, event_id: str) -> bool:
+        """Whether this registration event is in the history (ids are unique per school)."""
+        return any((r.school_id, r.event_id) == (school_id, event_id) for r in self.registrations)
+
     def add(self, item: Registration, keep_days: int) -> bool:
         """Add ``item`` unless it is a duplicate; drop events older than ``keep_days``."""
-        # Event ids are unique per school (the reporting agency) only.
-        if any(
-            (r.school_id, r.event_id) == (item.school_id, item.event_id) for r in self.registrations
-        ):
+        if self.holds(item.school_id, item.event_id):
             return False
         self.registrations.append(item)
         self.registrations.sort(key=lambda r: (r.date, r.event_id))

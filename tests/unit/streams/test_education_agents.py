@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from unittest.mock import AsyncMock
@@ -148,3 +149,30 @@ def test_a_bad_family_departure_is_refused_with_its_reason() -> None:
     with pytest.raises(InvalidRecordError) as caught:
         agents.decode_departure(b"family", b'["only", "two"]')
     assert str(caught.value) == "value: not [child_ref, event_id, date]"
+
+
+@pytest.mark.parametrize("signal_first", [False, True])
+async def test_a_family_move_read_before_its_departure_gives_the_versions_of_the_causal_order(
+    sent: dict[str, AsyncMock], at: list[dt.datetime], signal_first: bool
+) -> None:
+    # The departure is judged at once (its family window is over on this clock), and the signal
+    # that a sibling left too turns the finding into a family move. After a crash the signal can
+    # be read first; the alert versions must be the same as in the causal order.
+    at[0] = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+    departure = reg("d", "deregistered", MON, family_group_ref="f" * 64, family_travelling=True)
+    signal = json.dumps({"type": "family_move", "event_id": "d"}).encode()
+    records = [
+        (REGISTRATIONS.encode(reg("r", "registered", MON - dt.timedelta(days=14))), REG_TOPIC),
+        (REGISTRATIONS.encode(departure), REG_TOPIC),
+        (signal, SIGNAL_TOPIC),
+    ]
+    if signal_first:
+        records[1], records[2] = records[2], records[1]
+    async with agents.track_registrations.test_context() as agent:
+        for value, topic in records:
+            await put(agent, value, topic)
+    alerts = [ALERTS.decode(c.kwargs["value"]) for c in sent["alerts"].await_args_list]
+    assert [(a["version"], a["level"], a["family_move"]) for a in alerts] == [
+        (1, "medium", False),
+        (2, "low", True),
+    ]
