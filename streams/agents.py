@@ -25,7 +25,7 @@ from streams import clock, education, watchdog
 from streams.app import app, settings
 from streams.concern import Result, observe
 from streams.evidence import ChildState
-from streams.guard import Effects, Failures, Guard, apply, counters
+from streams.guard import Effects, Failures, Guard, apply, counters, where
 from streams.registrations import EducationState
 from streams.rules import RuleConfig
 from streams.schooldays import load_calendar
@@ -249,6 +249,13 @@ def handle_departure(message: Any, effects: Effects) -> None:
         signal = {"type": "family_move", "event_id": event_id}
         effects.send(education_signals, child_ref.encode(), json.dumps(signal).encode())
     effects.write(family_to_departures, key, departures)
+    log.info(
+        "family %s: %d departures known, %d children told of a family move (%s)",
+        key.decode(errors="replace")[:16],
+        len(departures),
+        len(matched),
+        where(message),
+    )
 
 
 def decode_departure(key: bytes | None, value: bytes | None) -> list[str]:

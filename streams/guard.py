@@ -100,7 +100,7 @@ class Guard:
             except Exception as exc:
                 if time.monotonic() + delay > deadline:
                     fatal(
-                        f"agent {self.agent} could not complete {_where(message)} for "
+                        f"agent {self.agent} could not complete {where(message)} for "
                         f"{self.retry_seconds:.0f}s: {type(exc).__name__}",
                         exc,
                     )
@@ -108,7 +108,7 @@ class Guard:
                     "agent %s: %s at %s; retrying in %.1fs",
                     self.agent,
                     type(exc).__name__,
-                    _where(message),
+                    where(message),
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -129,12 +129,12 @@ class Guard:
                 )
             # The message is withheld: an exception's text may quote a value of the record.
             error = HandlerError(f"{type(exc).__name__} raised in {_origin(exc)}")
-            log.error("agent %s: %s at %s", self.agent, error, _where(message), exc_info=exc)
+            log.error("agent %s: %s at %s", self.agent, error, where(message), exc_info=exc)
         counters["dead_letter"] += 1
         # Logs name the error and field only: values may hold personal data; the DLQ keeps them.
         log.warning(
             "dead-lettered %s: %s %s",
-            _where(message),
+            where(message),
             type(error).__name__,
             getattr(error, "field", ""),
         )
@@ -187,7 +187,8 @@ def fatal(reason: str, exc: BaseException | None = None) -> None:
     os._exit(EXIT_FAULT)
 
 
-def _where(message: Any) -> str:
+def where(message: Any) -> str:
+    """``topic[partition]@offset`` of a record, for logs."""
     return f"{message.topic}[{message.partition}]@{message.offset}"
 
 
