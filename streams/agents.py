@@ -80,6 +80,8 @@ GUARD = dict(
     deadletter=deadletter,
     retry_seconds=settings.worker_retry_seconds,
     failure_limit=settings.worker_failure_limit,
+    batch_size=settings.worker_batch_size,
+    batch_seconds=settings.worker_batch_seconds,
 )
 
 
@@ -87,7 +89,7 @@ def handle_observation(message: Any, effects: Effects) -> None:
     """One observation record (a Faust ``Message``: topic, partition, offset, key, value)."""
     observation = decode_observation(message.key, message.value)
     key = message.key
-    state = ChildState.from_json(child_to_evidence.get(key))
+    state = ChildState.from_json(effects.read(child_to_evidence, key))
     step = observe(state, observation, CATALOGUE, RULE_CONFIG)
     counters[step.result.value] += 1
     if step.alert is not None:
@@ -148,7 +150,7 @@ async def track_registrations(stream: Any) -> None:
 def handle_registration(message: Any, effects: Effects) -> None:
     """Apply a school roll change or an education signal to the child's registration state."""
     key = message.key
-    state = EducationState.from_json(child_to_registrations.get(key))
+    state = EducationState.from_json(effects.read(child_to_registrations, key))
     if message.topic == settings.topic_education_signals:
         signal = decode_signal(key, message.value)
         if signal["type"] == "family_move" and signal["event_id"] not in state.family_moves:
@@ -202,7 +204,7 @@ def step_education(state: EducationState, key: bytes, effects: Effects, *, resen
             key.decode(),
         )
     effects.write(child_to_registrations, key, state.to_json())
-    if resend or child_to_deadline.get(key) != result.next_due:
+    if resend or effects.read(child_to_deadline, key) != result.next_due:
         effects.write(child_to_deadline, key, result.next_due)
 
 
@@ -239,7 +241,7 @@ def handle_departure(message: Any, effects: Effects) -> None:
     """A travelling family's departure: tell each child whose sibling left in the same window."""
     key = message.key
     departure = decode_departure(key, message.value)
-    departures = family_to_departures.get(key) or []
+    departures = effects.read(family_to_departures, key) or []
     if departure not in departures:
         departures = sorted([*departures, departure], key=lambda d: d[2])[-20:]
     matched = education.family_members_to_notify(

@@ -21,13 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+# Faust keeps "the event being handled" in a context variable and takes a table write's
+# partition from it; a batch sets it per record. Private to faust.streams (pinned version).
+from faust.streams import _current_event
 
 from safeguard.errors import EXIT_FAULT, CodecError, SafeguardError
 from schemas.dead_letter import dead_letter
@@ -45,17 +51,35 @@ class HandlerError(SafeguardError):
 
 @dataclass
 class Effects:
-    """What handling one record decided: records to send, then table writes."""
+    """What handling records decided: records to send, then table writes.
 
+    One ``Effects`` per record, layered on its batch's: ``read`` sees the writes decided earlier
+    in the batch (a child's second event sees its first), then the table.
+    """
+
+    parent: Effects | None = None
+    event: Any = None
+    """The record being handled: its partition is the partition of its table writes."""
     sends: list[tuple[Any, bytes | None, bytes]] = field(default_factory=list)
-    writes: list[tuple[Any, bytes, Any]] = field(default_factory=list)
+    writes: list[tuple[Any, bytes, Any, Any]] = field(default_factory=list)
 
     def send(self, topic: Any, key: bytes | None, value: bytes) -> None:
         self.sends.append((topic, key, value))
 
     def write(self, table: Any, key: bytes, value: Any) -> None:
         """Set ``table[key]`` to ``value``; ``None`` removes the key."""
-        self.writes.append((table, key, value))
+        self.writes.append((table, key, value, self.event))
+
+    def read(self, table: Any, key: bytes) -> Any:
+        """``table[key]`` as the writes decided so far leave it."""
+        for written, at, value, _ in reversed(self.writes):
+            if written is table and at == key:
+                return value
+        return self.parent.read(table, key) if self.parent else table.get(key)
+
+    def merge(self, other: Effects) -> None:
+        self.sends.extend(other.sends)
+        self.writes.extend(other.writes)
 
 
 Handler = Callable[[Any, Effects], None]
@@ -70,37 +94,42 @@ class Guard:
     deadletter: Any
     retry_seconds: float = 60.0
     failure_limit: int = 20
+    batch_size: int = 500
+    batch_seconds: float = 0.01
     unexpected_in_a_row: int = 0
 
     async def run(self, stream: Any) -> None:
-        """The agent's loop: a fault that escapes it stops the worker, never only the agent."""
+        """The agent's loop: a fault that escapes it stops the worker, never only the agent.
+
+        Records come in batches (up to ``batch_size``, or what arrived in ``batch_seconds``),
+        so the wait for the broker is once per batch; Faust acknowledges a batch's records only
+        after ``handle`` returned, and commits them only after that.
+        """
         try:
-            async for event in stream.events():
-                await self.handle(event.message)
+            async for events in stream.take_events(self.batch_size, self.batch_seconds):
+                await self.handle(*events)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             fatal(f"agent {self.agent} failed outside a record: {type(exc).__name__}", exc)
 
-    async def handle(self, message: Any) -> None:
-        """Handle one record; return only when it is done (or dead-lettered) and durable."""
+    async def handle(self, *records: Any) -> None:
+        """Handle records (Faust events, or bare messages) in order; return only when each is
+        done (or dead-lettered) and durable."""
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.2
         while True:
-            effects = Effects()
+            batch = Effects()
+            for record in records:
+                batch.merge(self.decide(record, batch))
             try:
-                self.handler(message, effects)
-            except Exception as exc:
-                effects = self.reject(message, exc)
-            else:
-                self.unexpected_in_a_row = 0
-            try:
-                await apply(effects)
+                await apply(batch)
                 return
             except Exception as exc:
+                last = where(_message(records[-1]))
                 if time.monotonic() + delay > deadline:
                     fatal(
-                        f"agent {self.agent} could not complete {where(message)} for "
+                        f"agent {self.agent} could not complete records up to {last} for "
                         f"{self.retry_seconds:.0f}s: {type(exc).__name__}",
                         exc,
                     )
@@ -108,11 +137,23 @@ class Guard:
                     "agent %s: %s at %s; retrying in %.1fs",
                     self.agent,
                     type(exc).__name__,
-                    where(message),
+                    last,
                     delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    def decide(self, record: Any, batch: Effects) -> Effects:
+        """One record's effects, seeing what the batch decided before it."""
+        event = record if hasattr(record, "message") else None
+        effects = Effects(parent=batch, event=event)
+        with handling(event):
+            try:
+                self.handler(_message(record), effects)
+            except Exception as exc:
+                return self.reject(_message(record), exc)
+        self.unexpected_in_a_row = 0
+        return effects
 
     def reject(self, message: Any, exc: Exception) -> Effects:
         """The effects of a record that cannot be handled: one dead letter, nothing else."""
@@ -169,11 +210,30 @@ async def apply(effects: Effects) -> None:
     pending = [await topic.send(key=key, value=value) for topic, key, value in effects.sends]
     for fut in pending:
         await fut
-    for table, key, value in effects.writes:
-        if value is None:
-            table.pop(key, None)
-        else:
-            table[key] = value
+    for table, key, value, event in effects.writes:
+        with handling(event):
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+
+
+@contextlib.contextmanager
+def handling(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event: a table write goes to its partition's store and
+    changelog partition, which Faust takes from the current event."""
+    if event is None:
+        yield
+        return
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def _message(record: Any) -> Any:
+    return getattr(record, "message", record)
 
 
 def fatal(reason: str, exc: BaseException | None = None) -> None:

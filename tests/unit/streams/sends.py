@@ -11,3 +11,9 @@ def delivered() -> AsyncMock:
     fut = asyncio.get_running_loop().create_future()
     fut.set_result(None)
     return AsyncMock(return_value=fut)
+
+
+async def handled() -> None:
+    """Wait until the agent has handled what it was given: it takes records in batches,
+    handled when no more came for ``worker_batch_seconds`` (10 ms)."""
+    await asyncio.sleep(0.1)

@@ -11,7 +11,7 @@ import pytest
 from schemas.codec import EventCodec
 from streams import agents
 from streams.app import app
-from tests.unit.streams.sends import delivered
+from tests.unit.streams.sends import delivered, handled
 
 from .test_concern import CHILD, HEALTH, POLICE, SCHOOL
 
@@ -32,6 +32,7 @@ async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Async
 
 async def put(agent: Any, value: bytes, key: bytes | None = CHILD.encode()) -> None:
     await agent.put(value, key=key, key_serializer="raw", value_serializer="raw")
+    await handled()
 
 
 async def test_agent_raises_one_alert_then_a_version_for_new_evidence(

@@ -14,7 +14,7 @@ from safeguard.errors import InvalidRecordError
 from schemas.codec import EventCodec
 from streams import agents, clock
 from streams.app import app, settings
-from tests.unit.streams.sends import delivered
+from tests.unit.streams.sends import delivered, handled
 
 from .test_education import CHILD, MON, reg
 
@@ -61,6 +61,7 @@ async def put(agent: Any, value: bytes, topic: str) -> None:
         await agent.put(value, key=CHILD.encode(), key_serializer="raw", value_serializer="raw")
     finally:
         agent.to_message = to_message
+    await handled()
 
 
 REG_TOPIC = settings.topic_school_registrations
