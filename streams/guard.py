@@ -1,8 +1,10 @@
 """How every agent handles one record, so that nothing is marked done that was not done.
 
 A handler reads the record and the tables and records what it decided in ``Effects``: records to
-send and table writes. ``handle`` then applies them in this order: send every record, wait until
-the broker has each one (``acks=all``), and only then write the tables. So a state that holds an
+send and table writes. Records come in small batches; ``handle`` decides each record of a batch in
+order (a record sees the writes decided before it) and then applies them all in this order: send
+every record, wait until the broker has each one (``acks=all``), and only then write the tables,
+each write in its own record's partition. Faust acknowledges a batch only after that. So a state that holds an
 event (in RocksDB or its changelog) always means that event's outputs are on their topics, and a
 crash at any point before that leaves nothing that the replay of the record does not redo.
 
