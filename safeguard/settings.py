@@ -96,14 +96,6 @@ class Settings(BaseSettings):
         ge=1,
         description="Records in a row failing with unexpected errors that stop the worker.",
     )
-    worker_batch_size: int = Field(
-        default=500, ge=1, description="Most records an agent handles in one batch."
-    )
-    worker_batch_seconds: float = Field(
-        default=0.01,
-        gt=0,
-        description="Longest an agent waits for more records before it handles a batch.",
-    )
     worker_stall_seconds: float = Field(
         default=120.0,
         ge=10,

@@ -80,8 +80,6 @@ GUARD = dict(
     deadletter=deadletter,
     retry_seconds=settings.worker_retry_seconds,
     failure_limit=settings.worker_failure_limit,
-    batch_size=settings.worker_batch_size,
-    batch_seconds=settings.worker_batch_seconds,
 )
 
 

@@ -14,6 +14,6 @@ def delivered() -> AsyncMock:
 
 
 async def handled() -> None:
-    """Wait until the agent has handled what it was given: it takes records in batches,
-    handled when no more came for ``worker_batch_seconds`` (10 ms)."""
-    await asyncio.sleep(0.1)
+    """Wait until the agent has handled what it was given: ``put`` returns when the agent has
+    the record, which may be before its handler ran."""
+    await asyncio.sleep(0.05)
