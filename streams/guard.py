@@ -1,10 +1,9 @@
 """How every agent handles one record, so that nothing is marked done that was not done.
 
 A handler reads the record and the tables and records what it decided in ``Effects``: records to
-send and table writes. ``handle`` decides the records it is given in order (a record sees the
-writes decided before it) and then applies them all in this order: send every record, wait until
-the broker has each one (``acks=all``), and only then write the tables, each write in its own
-record's partition. Faust acknowledges a record only after that. So a state that holds an
+send and table writes. ``handle`` then applies them in this order: send every record, wait until
+the broker has each one (``acks=all``), and only then write the tables. Faust acknowledges the
+record only after that. So a state that holds an
 event (in RocksDB or its changelog) always means that event's outputs are on their topics, and a
 crash at any point before that leaves nothing that the replay of the record does not redo.
 
@@ -23,19 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import os
 import sys
 import time
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-# Faust keeps "the event being handled" in a context variable and takes a table write's
-# partition from it; a batch sets it per record. Private to faust.streams (pinned version).
-from faust.streams import _current_event
 
 from safeguard.errors import EXIT_FAULT, CodecError, SafeguardError
 from schemas.dead_letter import dead_letter
@@ -53,35 +46,24 @@ class HandlerError(SafeguardError):
 
 @dataclass
 class Effects:
-    """What handling records decided: records to send, then table writes.
+    """What handling one record decided: records to send, then table writes."""
 
-    One ``Effects`` per record, layered on its batch's: ``read`` sees the writes decided earlier
-    in the batch (a child's second event sees its first), then the table.
-    """
-
-    parent: Effects | None = None
-    event: Any = None
-    """The record being handled: its partition is the partition of its table writes."""
     sends: list[tuple[Any, bytes | None, bytes]] = field(default_factory=list)
-    writes: list[tuple[Any, bytes, Any, Any]] = field(default_factory=list)
+    writes: list[tuple[Any, bytes, Any]] = field(default_factory=list)
 
     def send(self, topic: Any, key: bytes | None, value: bytes) -> None:
         self.sends.append((topic, key, value))
 
     def write(self, table: Any, key: bytes, value: Any) -> None:
         """Set ``table[key]`` to ``value``; ``None`` removes the key."""
-        self.writes.append((table, key, value, self.event))
+        self.writes.append((table, key, value))
 
     def read(self, table: Any, key: bytes) -> Any:
         """``table[key]`` as the writes decided so far leave it."""
-        for written, at, value, _ in reversed(self.writes):
+        for written, at, value in reversed(self.writes):
             if written is table and at == key:
                 return value
-        return self.parent.read(table, key) if self.parent else table.get(key)
-
-    def merge(self, other: Effects) -> None:
-        self.sends.extend(other.sends)
-        self.writes.extend(other.writes)
+        return table.get(key)
 
 
 Handler = Callable[[Any, Effects], None]
@@ -102,34 +84,37 @@ class Guard:
         """The agent's loop: a fault that escapes it stops the worker, never only the agent.
 
         One record at a time: Faust acknowledges a record when the next is asked for, so only
-        after ``handle`` returned. (Batches through Faust's ``take_events``, one wait for the
+        after ``handle`` returned, and the record is Faust's current event, whose partition
+        its table writes go to. (Batches through Faust's ``take_events``, one wait for the
         broker per batch, were measured faster but lost records in ``make chaos``.)
         """
         try:
             async for event in stream.events():
-                await self.handle(event)
+                await self.handle(event.message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             fatal(f"agent {self.agent} failed outside a record: {type(exc).__name__}", exc)
 
-    async def handle(self, *records: Any) -> None:
-        """Handle records (Faust events, or bare messages) in order; return only when each is
-        done (or dead-lettered) and durable."""
+    async def handle(self, message: Any) -> None:
+        """Handle one record; return only when it is done (or dead-lettered) and durable."""
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.2
         while True:
-            batch = Effects()
-            for record in records:
-                batch.merge(self.decide(record, batch))
+            effects = Effects()
             try:
-                await apply(batch)
+                self.handler(message, effects)
+            except Exception as exc:
+                effects = self.reject(message, exc)
+            else:
+                self.unexpected_in_a_row = 0
+            try:
+                await apply(effects)
                 return
             except Exception as exc:
-                last = where(_message(records[-1]))
                 if time.monotonic() + delay > deadline:
                     fatal(
-                        f"agent {self.agent} could not complete records up to {last} for "
+                        f"agent {self.agent} could not complete {where(message)} for "
                         f"{self.retry_seconds:.0f}s: {type(exc).__name__}",
                         exc,
                     )
@@ -137,23 +122,11 @@ class Guard:
                     "agent %s: %s at %s; retrying in %.1fs",
                     self.agent,
                     type(exc).__name__,
-                    last,
+                    where(message),
                     delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-    def decide(self, record: Any, batch: Effects) -> Effects:
-        """One record's effects, seeing what the batch decided before it."""
-        event = record if hasattr(record, "message") else None
-        effects = Effects(parent=batch, event=event)
-        with handling(event):
-            try:
-                self.handler(_message(record), effects)
-            except Exception as exc:
-                return self.reject(_message(record), exc)
-        self.unexpected_in_a_row = 0
-        return effects
 
     def reject(self, message: Any, exc: Exception) -> Effects:
         """The effects of a record that cannot be handled: one dead letter, nothing else."""
@@ -210,30 +183,11 @@ async def apply(effects: Effects) -> None:
     pending = [await topic.send(key=key, value=value) for topic, key, value in effects.sends]
     for fut in pending:
         await fut
-    for table, key, value, event in effects.writes:
-        with handling(event):
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
-
-
-@contextlib.contextmanager
-def handling(event: Any) -> Iterator[None]:
-    """Make ``event`` Faust's current event: a table write goes to its partition's store and
-    changelog partition, which Faust takes from the current event."""
-    if event is None:
-        yield
-        return
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
-def _message(record: Any) -> Any:
-    return getattr(record, "message", record)
+    for table, key, value in effects.writes:
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
 
 
 def fatal(reason: str, exc: BaseException | None = None) -> None:
