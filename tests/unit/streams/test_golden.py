@@ -1,0 +1,163 @@
+"""The worker's handlers over a generated scenario, with no broker: the exact alert bytes.
+
+A change of structure must not change one byte of what the worker publishes for the same
+input. This test feeds a deterministic scenario (schools, registrations, observations, then
+the education deadlines at a later clock) through the real handlers, with plain dicts for the
+tables and a queue for the topics, and compares a digest of every record published, in order,
+with the digest recorded when the code was last meant to change its output.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from producers.imports import (
+    OBSERVATION_COLUMNS,
+    REGISTRATION_COLUMNS,
+    observation_from_row,
+    registration_from_row,
+    rows,
+)
+from producers.pseudonym import Pseudonymiser
+from producers.publisher import encode_observation, encode_registration
+from producers.scenario import generate, write
+from producers.schools import read_schools
+from streams import agents, clock
+from streams.guard import Effects
+from streams.schools import SchoolDirectory
+
+KEY = b"partnership-key-for-golden-runs-0123456789"
+NOW = dt.datetime(2027, 5, 20, 9, tzinfo=dt.UTC)
+LATER = dt.datetime(2027, 8, 20, 9, tzinfo=dt.UTC)
+
+#: Records published per topic, and the digest of every published record in order. Change them
+#: only with a change meant to change what the worker publishes, and say so in its commit.
+EXPECTED_COUNTS = {
+    "alerts_concern": 137,
+    "alerts_education": 219,
+    "education_signals": 50,
+    "family_departures": 50,
+    "observations": 256,
+}
+EXPECTED_DIGEST = "d76279258a4f6757605d6b5361661027d1f82a66a0c3728596edcc515308cc0c"
+
+
+class World:
+    """Topics as queues, tables as dicts, and the handlers that read them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tables: dict[str, dict[bytes, Any]] = {}
+        self.names: dict[int, str] = {}
+        for name in ("child_to_evidence", "child_to_registrations", "child_to_deadline"):
+            self._table(monkeypatch, name)
+        self._table(monkeypatch, "family_to_departures")
+        self.handlers = {
+            "observations": agents.handle_observation,
+            "registrations": agents.handle_registration,
+            "education_signals": agents.handle_registration,
+            "family_departures": agents.handle_departure,
+        }
+        self.topics = {
+            "observations": agents.observations,
+            "education_signals": agents.education_signals,
+            "family_departures": agents.family_departures,
+            "alerts_concern": agents.alerts_concern,
+            "alerts_education": agents.alerts_education,
+            "deadletter": agents.deadletter,
+        }
+        self.names = {id(topic): name for name, topic in self.topics.items()}
+        self.queue: collections.deque[tuple[str, bytes, bytes]] = collections.deque()
+        self.published: list[tuple[str, bytes | None, bytes]] = []
+        self.offset = 0
+
+    def _table(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        table: dict[bytes, Any] = {}
+        self.tables[name] = table
+        monkeypatch.setattr(agents, name, table)
+
+    def feed(self, topic: str, key: bytes, value: bytes) -> None:
+        self.queue.append((topic, key, value))
+        self.drain()
+
+    def drain(self) -> None:
+        while self.queue:
+            topic, key, value = self.queue.popleft()
+            self.offset += 1
+            real = {
+                "registrations": agents.settings.topic_school_registrations,
+                "education_signals": agents.settings.topic_education_signals,
+            }.get(topic, topic)
+            message = SimpleNamespace(
+                topic=real, partition=0, offset=self.offset, key=key, value=value
+            )
+            effects = Effects()
+            self.handlers[topic](message, effects)
+            for target, out_key, out_value in effects.sends:
+                name = self.names[id(target)]
+                assert name != "deadletter", "the scenario is valid: nothing is dead-lettered"
+                self.published.append((name, out_key, out_value))
+                if name in self.handlers:
+                    assert out_key is not None
+                    self.queue.append((name, out_key, out_value))
+            for table, at, written in effects.writes:
+                if written is None:
+                    table.pop(at, None)
+                else:
+                    table[at] = written
+
+    def sweep(self) -> None:
+        today = clock.today().isoformat()
+        due = sorted(
+            k for k, when in self.tables["child_to_deadline"].items() if when and when <= today
+        )
+        for key in due:
+            self.feed("education_signals", key, agents.DEADLINE_DUE)
+
+
+def scenario_records(folder: Path) -> Iterator[tuple[str, bytes, bytes]]:
+    paths = write(generate(300, 3, dt.date(2026, 9, 7)), folder)
+    pseudonyms = Pseudonymiser(KEY)
+    for _, row in rows(paths["registrations"], REGISTRATION_COLUMNS):
+        record = registration_from_row(row, pseudonyms, NOW)
+        yield "registrations", record["child_ref"].encode(), encode_registration(record)
+    for _, row in rows(paths["observations"], OBSERVATION_COLUMNS):
+        record = observation_from_row(row, pseudonyms, NOW)
+        yield "observations", record["child_ref"].encode(), encode_observation(record)
+
+
+def test_the_worker_publishes_the_same_bytes_for_the_same_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(monkeypatch)
+    paths = write(generate(300, 3, dt.date(2026, 9, 7)), tmp_path / "schools")
+    directory = SchoolDirectory()
+    for key, value in read_schools(paths["schools"]).records:
+        directory.apply(key, value)
+    monkeypatch.setattr(agents, "directory", directory)
+    moment = [NOW]
+    clock.set_clock(lambda: moment[0])
+    try:
+        for topic, key, value in scenario_records(tmp_path / "scenario"):
+            world.feed(topic, key, value)
+        world.sweep()
+        moment[0] = LATER
+        world.sweep()
+    finally:
+        clock.set_clock(lambda: dt.datetime.now(dt.UTC))
+
+    counts = collections.Counter(name for name, _, _ in world.published)
+    digest = hashlib.sha256()
+    for name, key, value in world.published:
+        digest.update(f"{name}|{len(key or b'')}|{len(value)}|".encode())
+        digest.update(key or b"")
+        digest.update(value)
+    assert dict(counts) == EXPECTED_COUNTS
+    assert digest.hexdigest() == EXPECTED_DIGEST
