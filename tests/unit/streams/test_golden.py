@@ -30,7 +30,8 @@ from producers.pseudonym import Pseudonymiser
 from producers.publisher import encode_observation, encode_registration
 from producers.scenario import generate, write
 from producers.schools import read_schools
-from streams import agents, clock
+from streams import agents, clock, topics
+from streams.app import settings
 from streams.guard import Effects
 from streams.schools import SchoolDirectory
 
@@ -66,12 +67,12 @@ class World:
             "family_departures": agents.handle_departure,
         }
         self.topics = {
-            "observations": agents.observations,
-            "education_signals": agents.education_signals,
-            "family_departures": agents.family_departures,
-            "alerts_concern": agents.alerts_concern,
-            "alerts_education": agents.alerts_education,
-            "deadletter": agents.deadletter,
+            "observations": topics.observations,
+            "education_signals": topics.education_signals,
+            "family_departures": topics.family_departures,
+            "alerts_concern": topics.alerts_concern,
+            "alerts_education": topics.alerts_education,
+            "deadletter": topics.deadletter,
         }
         self.names = {id(topic): name for name, topic in self.topics.items()}
         self.queue: collections.deque[tuple[str, bytes, bytes]] = collections.deque()
@@ -92,8 +93,8 @@ class World:
             topic, key, value = self.queue.popleft()
             self.offset += 1
             real = {
-                "registrations": agents.settings.topic_school_registrations,
-                "education_signals": agents.settings.topic_education_signals,
+                "registrations": settings.topic_school_registrations,
+                "education_signals": settings.topic_education_signals,
             }.get(topic, topic)
             message = SimpleNamespace(
                 topic=real, partition=0, offset=self.offset, key=key, value=value
@@ -155,9 +156,9 @@ def test_the_worker_publishes_the_same_bytes_for_the_same_input(
 
     counts = collections.Counter(name for name, _, _ in world.published)
     digest = hashlib.sha256()
-    for name, key, value in world.published:
-        digest.update(f"{name}|{len(key or b'')}|{len(value)}|".encode())
-        digest.update(key or b"")
-        digest.update(value)
+    for name, sent_key, sent in world.published:
+        digest.update(f"{name}|{len(sent_key or b'')}|{len(sent)}|".encode())
+        digest.update(sent_key or b"")
+        digest.update(sent)
     assert dict(counts) == EXPECTED_COUNTS
     assert digest.hexdigest() == EXPECTED_DIGEST
