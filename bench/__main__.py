@@ -52,7 +52,8 @@ from rich.table import Table
 
 from bench.profile import summarise
 from safeguard.infra.kafka import KafkaBroker
-from safeguard.settings import load_settings
+from safeguard.kernel.clients import producer_options
+from safeguard.kernel.settings import load_settings
 from schemas.codec import EventCodec
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -161,11 +162,7 @@ class Run:
 
     def produce(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
         producer = KafkaProducer(
-            bootstrap_servers=self.servers,
-            acks="all",
-            linger_ms=20,
-            batch_size=256 * 1024,
-            enable_idempotence=True,
+            **producer_options(self.servers, linger_ms=20, batch_size=256 * 1024)
         )
         for key, value in records:
             producer.send(topic, key=key, value=value)
@@ -372,9 +369,7 @@ def latency(run: Run) -> dict[str, Any]:
         auto_offset_reset="earliest",
         consumer_timeout_ms=1000,
     )
-    producer = KafkaProducer(
-        bootstrap_servers=run.servers, acks="all", linger_ms=0, enable_idempotence=True
-    )
+    producer = KafkaProducer(**producer_options(run.servers, linger_ms=0))
     # Warm up: the first alert proves the worker is ready.
     key, value = observation(
         -1, 0, "control.seen_in_inappropriate_places", AGENCIES[2], urgent=True

@@ -43,9 +43,9 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.structs import TopicPartition
 
 from producers.scenario import generate, write
-from safeguard.errors import EXIT_FAULT
-from safeguard.settings import load_settings
-from safeguard.topics import TABLES
+from safeguard.kernel.errors import EXIT_FAULT
+from safeguard.kernel.settings import load_settings
+from safeguard.kernel.topics import TABLES
 from schemas.codec import EventCodec
 
 REPO = Path(__file__).resolve().parents[1]

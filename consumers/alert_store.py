@@ -22,9 +22,10 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
-from safeguard.db import connect_pool
-from safeguard.errors import EXIT_FAULT, CodecError, InvalidRecordError, SafeguardError
-from safeguard.settings import Settings
+from safeguard.kernel.clients import consumer_options, producer_options
+from safeguard.kernel.db import connect_pool
+from safeguard.kernel.errors import EXIT_FAULT, CodecError, InvalidRecordError, SafeguardError
+from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 from schemas.dead_letter import dead_letter
 
@@ -140,14 +141,11 @@ class AlertStore:
         stop = stop or asyncio.Event()
         consumer = AIOKafkaConsumer(
             *self.topics,
-            bootstrap_servers=self.settings.kafka_servers,
-            group_id=f"{self.settings.app_id}-{GROUP_SUFFIX}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            **consumer_options(
+                self.settings.kafka_servers, f"{self.settings.app_id}-{GROUP_SUFFIX}"
+            ),
         )
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_servers, acks="all", enable_idempotence=True
-        )
+        producer = AIOKafkaProducer(**producer_options(self.settings.kafka_servers))
         pool = await self.retry(lambda: connect_pool(self.settings.dsn, self.settings.dsn_redacted))
         await consumer.start()
         await producer.start()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from safeguard.errors import InvalidRecordError, SafeguardError
+from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 
 # scrypt cost: n=2**14, r=8, p=1 (the parameters OWASP lists for scrypt), 32-byte key.
 _N, _R, _P = 2**14, 8, 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from safeguard.errors import InvalidRecordError, SafeguardError
+from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 from schemas.catalogue import AGENCY_TYPES
 
 

@@ -10,12 +10,15 @@ one health board) unless ``performer[0].identifier.value`` names the agency.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from safeguard.errors import InvalidRecordError
+from producers.imports import Importer, observation_from_row
+from producers.pseudonym import Pseudonymiser
+from safeguard.kernel.errors import InvalidRecordError
 
 CODE_SYSTEM = "https://safeguard-stream.wales/fhir/CodeSystem/indicator"
 IDENTIFIER_SYSTEM = "https://safeguard-stream.wales/fhir/Id"
@@ -76,3 +79,13 @@ def observation_row(
         "local_authority": local_authority,
         "source_ref": str(resource.get("id", "")),
     }
+
+
+def importer(agency_type: str, agency_id: str, local_authority: str) -> Importer:
+    """FHIR files of one exporting agency and area, as observations."""
+
+    def convert(resource: Any, pseudonyms: Pseudonymiser, now: dt.datetime) -> dict[str, Any]:
+        row = observation_row(resource, agency_type, agency_id, local_authority)
+        return observation_from_row(row, pseudonyms, now)
+
+    return Importer("observation", resources, convert)

@@ -30,11 +30,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from producers.pseudonym import Pseudonymiser
-from producers.publisher import derived_event_id
-from safeguard.errors import InvalidRecordError, SafeguardError
+from producers.publisher import Publisher, derived_event_id
+from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 
 OBSERVATION_COLUMNS = (
     "identifier_namespace",
@@ -126,6 +126,51 @@ def registration_from_row(
         child_ref, row["school_id"], row["kind"], row["effective_date"]
     )
     return record
+
+
+Read = Callable[[Path], Iterator[tuple[int, Any]]]
+"""(line or position, item) for each item of a file; raises for a file it cannot read at all."""
+Convert = Callable[[Any, Pseudonymiser, dt.datetime], dict[str, Any]]
+"""One item into one event record, pseudonymised; raises ``SafeguardError`` for a bad item."""
+
+
+@dataclass(frozen=True)
+class Importer:
+    """One kind of agency file: how to read its items and how one item becomes one event."""
+
+    kind: Literal["observation", "registration"]
+    read: Read
+    convert: Convert
+
+
+def csv_rows(columns: tuple[str, ...]) -> Read:
+    return lambda path: rows(path, columns)
+
+
+OBSERVATIONS = Importer("observation", csv_rows(OBSERVATION_COLUMNS), observation_from_row)
+REGISTRATIONS = Importer("registration", csv_rows(REGISTRATION_COLUMNS), registration_from_row)
+
+
+def count(importer: Importer, path: Path) -> int:
+    """How many items the file holds; reading them also checks its columns before any publishing."""
+    return sum(1 for _ in importer.read(path))
+
+
+def import_file(
+    importer: Importer,
+    path: Path,
+    publisher: Publisher,
+    pseudonyms: Pseudonymiser,
+    progress: Callable[[], None] = lambda: None,
+) -> ImportSummary:
+    """Convert, validate and publish each item of ``path``; bad items are rejected, not fatal."""
+    now = dt.datetime.now(dt.UTC)
+    return import_rows(
+        importer.read(path),
+        lambda item: importer.convert(item, pseudonyms, now),
+        lambda record: publisher.publish(importer.kind, record),
+        progress,
+    )
 
 
 def import_rows(

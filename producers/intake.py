@@ -30,9 +30,9 @@ from producers.agencies import Agency, authenticate
 from producers.imports import observation_from_row, registration_from_row
 from producers.pseudonym import Pseudonymiser, load_key
 from producers.publisher import encode_observation, encode_registration
-from safeguard.errors import InvalidRecordError
-from safeguard.services import pool_and_producer
-from safeguard.settings import Settings
+from safeguard.kernel.errors import InvalidRecordError
+from safeguard.kernel.services import pool_and_producer
+from safeguard.kernel.settings import Settings
 
 MAX_BATCH = 500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.gb import nhs, upn
 
-from safeguard.errors import ConfigError, InvalidRecordError
+from safeguard.kernel.errors import ConfigError, InvalidRecordError
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 

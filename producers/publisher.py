@@ -8,7 +8,6 @@ duplicates a record. ``flush`` waits for the broker's acknowledgement of everyth
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -16,8 +15,9 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from safeguard.errors import InvalidRecordError, SafeguardError
-from safeguard.settings import Settings
+from safeguard.kernel.clients import producer_options
+from safeguard.kernel.errors import InvalidRecordError, SafeguardError
+from safeguard.kernel.settings import Settings
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 from schemas.validation import check_child_ref, check_observation
@@ -53,12 +53,20 @@ class Publisher:
     def __init__(self, settings: Settings, producer: KafkaProducer | None = None) -> None:
         self.settings = settings
         self.producer = producer or KafkaProducer(
-            bootstrap_servers=settings.kafka_servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
+            **producer_options(settings.kafka_servers, linger_ms=5)
         )
         self._pending: list[Any] = []
+
+    def publish(self, kind: str, record: Mapping[str, Any]) -> str:
+        """``observation`` or ``registration``: validate and send; return the event id."""
+        return self.observation(record) if kind == "observation" else self.registration(record)
+
+    def schools(self, records: list[tuple[bytes, bytes]]) -> None:
+        """Encoded school reference records, keyed by school id, onto the schools topic."""
+        for key, value in records:
+            self._pending.append(
+                self.producer.send(self.settings.topic_schools, key=key, value=value)
+            )
 
     def observation(self, record: Mapping[str, Any]) -> str:
         """Validate and send one observation; return its event id."""
@@ -94,7 +102,3 @@ class Publisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safeguard.errors import InvalidRecordError
+from safeguard.kernel.errors import InvalidRecordError
 from schemas.catalogue import Component, default_catalogue
 
 STORIES = (

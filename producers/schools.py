@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from producers.imports import Row, rows
-from safeguard.errors import CodecError, InvalidRecordError
+from safeguard.kernel.errors import CodecError, InvalidRecordError
 from schemas.codec import EventCodec
 
 COLUMNS = ("school_id", "name", "local_authority", "near_port_of_entry")

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from safeguard.errors import SchemaError
+from safeguard.kernel.errors import SchemaError
 from schemas.registry import SCHEMA_DIR, default_registry
 
 CATALOGUE_FILE = SCHEMA_DIR / "indicators.yaml"

@@ -15,7 +15,7 @@ kept in ``schemas/``.
 ``EventCodec(event).encode(record)`` validates the record against the newest version of the
 event's schema first and writes with it. ``decode(data)`` finds the writer's version by
 fingerprint and resolves the record into the newest version. Every failure is one of the
-``CodecError`` subclasses in ``safeguard.errors``; nothing else escapes.
+``CodecError`` subclasses in ``safeguard.kernel.errors``; nothing else escapes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import ValidationError, validate
 
-from safeguard.errors import (
+from safeguard.kernel.errors import (
     CorruptBodyError,
     InvalidRecordError,
     NotSingleObjectError,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-from safeguard.errors import SafeguardError
+from safeguard.kernel.errors import SafeguardError
 from schemas.codec import EventCodec
 
 

@@ -22,7 +22,7 @@ import avro.schema
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from safeguard.errors import CompatibilityError, SchemaError
+from safeguard.kernel.errors import CompatibilityError, SchemaError
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 _FILE_NAME = re.compile(r"^(?P<event>[a-z][a-z_]*)\.v(?P<version>[1-9][0-9]*)\.avsc$")

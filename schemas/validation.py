@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from safeguard.errors import InvalidRecordError, UnknownIndicatorError
+from safeguard.kernel.errors import InvalidRecordError, UnknownIndicatorError
 from schemas.catalogue import Catalogue
 
 CHILD_REF = re.compile(r"^[0-9a-f]{64}$")

@@ -17,18 +17,19 @@ import json
 import logging
 from typing import Any
 
-from safeguard.errors import InvalidRecordError
+from safeguard.kernel.errors import InvalidRecordError
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 from schemas.validation import check_child_ref, check_observation, check_registration
-from streams import clock, education, watchdog
+from streams import watchdog
 from streams.app import app, settings
-from streams.concern import Result, observe
-from streams.evidence import ChildState
+from streams.domain import clock, education
+from streams.domain.concern import Result, observe
+from streams.domain.evidence import ChildState
+from streams.domain.registrations import EducationState
+from streams.domain.rules import RuleConfig
+from streams.domain.schooldays import load_calendar
 from streams.guard import Effects, Failures, Guard, apply, counters, where
-from streams.registrations import EducationState
-from streams.rules import RuleConfig
-from streams.schooldays import load_calendar
 from streams.schools import directory
 from streams.tables import (
     child_to_deadline,

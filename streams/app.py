@@ -12,8 +12,7 @@ from typing import Any
 import faust
 from faust.transport.drivers.aiokafka import Consumer, Producer
 
-from safeguard.settings import load_settings
-from schemas.faust_codec import register_codecs
+from safeguard.kernel.settings import load_settings
 from streams.guard import fatal
 
 #: Faust tuning, shared with the benchmark's framework baselines (``bench.faust_ceiling``) so
@@ -25,7 +24,6 @@ from streams.guard import fatal
 TUNING: dict[str, Any] = {}
 
 settings = load_settings()
-register_codecs()
 # Faust does not create its data folder; `faust -A streams.app worker` needs it too.
 settings.worker_dir.mkdir(parents=True, exist_ok=True)
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from safeguard.errors import EXIT_FAULT, CodecError, SafeguardError
+from safeguard.kernel.errors import EXIT_FAULT, CodecError, SafeguardError
 from schemas.dead_letter import dead_letter
 
 log = logging.getLogger(__name__)

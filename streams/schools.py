@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from safeguard.errors import CodecError
+from safeguard.kernel.errors import CodecError
 from schemas.codec import EventCodec
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Per-child state tables (plain Tables, no windowing: see ARCHITECTURE.md).
 
 ``child_to_evidence`` maps a ``child_ref`` (UTF-8 bytes) to the JSON form of a
-``streams.evidence.ChildState``. It is co-partitioned with the observations topic.
+``streams.domain.evidence.ChildState``. It is co-partitioned with the observations topic.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ child_to_evidence = app.Table(
     options=dict(ROCKSDB_OPTIONS),
 )
 
-#: child_ref -> JSON of a ``streams.registrations.EducationState``.
+#: child_ref -> JSON of a ``streams.domain.registrations.EducationState``.
 child_to_registrations = app.Table(
     "child_to_registrations",
     default=None,

@@ -3,7 +3,7 @@
 Every topic carries raw bytes in Avro single-object encoding, keyed by the UTF-8 ``child_ref``
 (the school reference topic is keyed by ``school_id``). Agents decode values themselves so that
 undecodable bytes reach the dead-letter topic whole instead of being dropped by the framework.
-Their creation (Faust's own topics included) is ``safeguard.topics``: the worker creates and
+Their creation (Faust's own topics included) is ``safeguard.kernel.topics``: the worker creates and
 checks every topic before any agent runs.
 """
 

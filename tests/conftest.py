@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from safeguard.settings import Settings, load_settings
+from safeguard.kernel.settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")

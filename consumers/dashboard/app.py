@@ -26,8 +26,8 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from consumers.dashboard.actions import describe
 from consumers.users import User, authenticate, get_user
-from safeguard.services import pool_and_producer
-from safeguard.settings import Settings
+from safeguard.kernel.services import pool_and_producer
+from safeguard.kernel.settings import Settings
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 

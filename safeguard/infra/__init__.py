@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from safeguard.errors import ServiceUnavailableError
 from safeguard.infra import kafka, postgres
-from safeguard.settings import Settings
+from safeguard.kernel.errors import ServiceUnavailableError
+from safeguard.kernel.settings import Settings
 
 
 @dataclass(frozen=True)

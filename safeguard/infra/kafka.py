@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-from safeguard.errors import InfraError, ServiceTimeoutError, ServiceUnavailableError
 from safeguard.infra.process import (
     PidFile,
     ensure_port_free,
@@ -29,7 +28,8 @@ from safeguard.infra.process import (
     spawn,
     tail,
 )
-from safeguard.settings import Settings
+from safeguard.kernel.errors import InfraError, ServiceTimeoutError, ServiceUnavailableError
+from safeguard.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from safeguard.errors import InfraError, ServiceUnavailableError
 from safeguard.infra.process import ensure_port_free, require_tool, run_checked, tail
-from safeguard.settings import Settings
+from safeguard.kernel.errors import InfraError, ServiceUnavailableError
+from safeguard.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 

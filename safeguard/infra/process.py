@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from safeguard.errors import InfraError, MissingToolError, PortInUseError
+from safeguard.kernel.errors import InfraError, MissingToolError, PortInUseError
 
 
 def require_tool(name: str, debian_package: str, *, search: Sequence[Path] = ()) -> Path:

@@ -20,7 +20,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from safeguard.infra.kafka import KafkaBroker, metadata_answers
-from safeguard.settings import Settings
+from safeguard.kernel.settings import Settings
 
 pytestmark = pytest.mark.integration
 

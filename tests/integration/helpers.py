@@ -14,6 +14,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from safeguard.kernel.clients import producer_options
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -105,7 +107,7 @@ class TopicReader:
 
 
 def publish(servers: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
+    producer = KafkaProducer(**producer_options(servers))
     for key, value in records:
         producer.send(topic, key=key, value=value)
     producer.flush()

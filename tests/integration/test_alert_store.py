@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 from safeguard.infra.postgres import PostgresCluster
-from safeguard.settings import Settings
+from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, background, consumed_all, publish, safeguard, wait_for

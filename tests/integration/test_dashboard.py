@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from consumers.alert_store import store_alert
 from consumers.dashboard.app import create_app
 from consumers.users import add_user
-from safeguard.db import migrate
-from safeguard.settings import Settings
+from safeguard.kernel.db import migrate
+from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, wait_for

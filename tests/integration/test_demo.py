@@ -10,7 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from safeguard.settings import Settings
+from safeguard.kernel.settings import Settings
 
 from .conftest import free_port
 from .helpers import REPO, safeguard

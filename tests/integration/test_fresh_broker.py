@@ -13,8 +13,8 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 
 from safeguard.infra.kafka import KafkaBroker
-from safeguard.settings import Settings
-from safeguard.topics import topic_specs
+from safeguard.kernel.settings import Settings
+from safeguard.kernel.topics import topic_specs
 
 from .conftest import start_broker
 from .helpers import Supervised, TopicReader, background, publish, safeguard, wait_for

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from safeguard.settings import ENV_PREFIX, Settings
+from safeguard.kernel.settings import ENV_PREFIX, Settings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from safeguard.settings import Settings, env_name
+from safeguard.kernel.settings import Settings, env_name
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from producers.pseudonym import Pseudonymiser, normalise
-from safeguard.errors import ConfigError, InvalidRecordError
+from safeguard.kernel.errors import ConfigError, InvalidRecordError
 
 KEY = b"k" * 32
 

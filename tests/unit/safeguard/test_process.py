@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from safeguard.errors import MissingToolError, PortInUseError
 from safeguard.infra.process import PidFile, ensure_port_free, require_tool
+from safeguard.kernel.errors import MissingToolError, PortInUseError
 
 
 def test_missing_tool_names_the_debian_package() -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from safeguard.errors import ConfigError
-from safeguard.settings import Settings, load_settings
+from safeguard.kernel.errors import ConfigError
+from safeguard.kernel.settings import Settings, load_settings
 
 
 def test_defaults_point_at_the_local_services() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from safeguard.errors import ConfigError
-from safeguard.settings import Settings
-from safeguard.topics import TABLES, check_partitions, topic_specs
+from safeguard.kernel.errors import ConfigError
+from safeguard.kernel.settings import Settings
+from safeguard.kernel.topics import TABLES, check_partitions, topic_specs
 
 
 def test_every_table_changelog_and_the_leader_topic_are_created_with_the_project() -> None:
@@ -48,7 +48,7 @@ def test_a_changelog_with_another_partition_count_names_both_topics() -> None:
 
 
 def test_a_retention_shorter_than_the_lookback_is_refused() -> None:
-    from safeguard.settings import load_settings
+    from safeguard.kernel.settings import load_settings
 
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SAFEGUARD_SOURCE_RETENTION_DAYS", "200")

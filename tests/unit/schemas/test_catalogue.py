@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from safeguard.errors import SchemaError
+from safeguard.kernel.errors import SchemaError
 from schemas.catalogue import CATALOGUE_FILE, Component, default_catalogue, load_catalogue
 
 

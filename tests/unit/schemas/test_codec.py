@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safeguard.errors import (
+from safeguard.kernel.errors import (
     CodecError,
     CorruptBodyError,
     InvalidRecordError,

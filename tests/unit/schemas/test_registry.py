@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from safeguard.errors import CompatibilityError, SchemaError
+from safeguard.kernel.errors import CompatibilityError, SchemaError
 from schemas.codec import EventCodec
 from schemas.registry import SCHEMA_DIR, SchemaRegistry, default_registry, load_schema
 

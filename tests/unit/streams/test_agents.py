@@ -11,9 +11,8 @@ import pytest
 from schemas.codec import EventCodec
 from streams import agents
 from streams.app import app
+from tests.unit.streams.domain.test_concern import CHILD, HEALTH, POLICE, SCHOOL
 from tests.unit.streams.sends import delivered, handled
-
-from .test_concern import CHILD, HEALTH, POLICE, SCHOOL
 
 OBSERVATIONS = EventCodec("observation")
 

@@ -10,13 +10,13 @@ from unittest.mock import AsyncMock
 
 import pytest
 
-from safeguard.errors import InvalidRecordError
+from safeguard.kernel.errors import InvalidRecordError
 from schemas.codec import EventCodec
-from streams import agents, clock
+from streams import agents
 from streams.app import app, settings
+from streams.domain import clock
+from tests.unit.streams.domain.test_education import CHILD, MON, reg
 from tests.unit.streams.sends import delivered, handled
-
-from .test_education import CHILD, MON, reg
 
 REGISTRATIONS = EventCodec("school_registration")
 ALERTS = EventCodec("alert")

@@ -30,8 +30,9 @@ from producers.pseudonym import Pseudonymiser
 from producers.publisher import encode_observation, encode_registration
 from producers.scenario import generate, write
 from producers.schools import read_schools
-from streams import agents, clock, topics
+from streams import agents, topics
 from streams.app import settings
+from streams.domain import clock
 from streams.guard import Effects
 from streams.schools import SchoolDirectory
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from safeguard.errors import InvalidRecordError
+from safeguard.kernel.errors import InvalidRecordError
 from schemas.codec import EventCodec
 from streams import guard
 from streams.guard import Effects, Guard

@@ -21,8 +21,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from safeguard.errors import ConfigError, ServiceTimeoutError, ServiceUnavailableError
-from safeguard.settings import Settings, env_name
+from safeguard.kernel.errors import ConfigError, ServiceTimeoutError, ServiceUnavailableError
+from safeguard.kernel.settings import Settings, env_name
 
 log = logging.getLogger(__name__)
 

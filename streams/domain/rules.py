@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from schemas.catalogue import Catalogue, Component
-from streams.evidence import Evidence, to_datetime
+from streams.domain.evidence import Evidence, to_datetime
 
 LEVELS = ("low", "medium", "high", "critical")
 ACTIONS = (

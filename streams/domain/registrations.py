@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from streams.evidence import AlertState
+from streams.domain.evidence import AlertState
 
 
 @dataclass(frozen=True, slots=True)

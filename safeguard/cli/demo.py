@@ -18,19 +18,34 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 from rich.console import Console
 
 from safeguard import infra
-from safeguard.errors import EXIT_FAULT, SafeguardError
-from safeguard.settings import Settings
-from safeguard.topics import ensure_topics
+from safeguard.cli.common import friendly_errors
+from safeguard.kernel.errors import EXIT_FAULT, SafeguardError
+from safeguard.kernel.settings import Settings, load_settings
+from safeguard.kernel.topics import ensure_topics
 
 console = Console()
 DEMO_USER = "demo"
+
+
+@friendly_errors
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run the scenario, summarise, stop.")
+    ] = False,
+    children: Annotated[int, typer.Option(min=1, help="Children in the scenario.")] = 120,
+    seed: Annotated[int, typer.Option(help="Scenario seed.")] = 1,
+    port: Annotated[int, typer.Option(help="Dashboard port (the intake uses the next).")] = 8000,
+) -> None:
+    """The whole pipeline on this machine with a generated scenario (Ctrl-C stops it all)."""
+    raise typer.Exit(run(load_settings(), once=once, children=children, seed=seed, port=port))
 
 
 class DemoError(SafeguardError):
@@ -100,7 +115,7 @@ def _alert_follower(settings: Settings) -> KafkaConsumer:
 
 def _demo_login(settings: Settings) -> str:
     from consumers.users import set_password
-    from safeguard.db import connect_pool
+    from safeguard.kernel.db import connect_pool
 
     password = secrets.token_urlsafe(12)
 

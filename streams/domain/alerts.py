@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from streams.evidence import ChildState, to_datetime
-from streams.rules import Decision
+from streams.domain.evidence import ChildState, to_datetime
+from streams.domain.rules import Decision
 
 
 def alert_id(child_ref: str, kind: str, episode: int) -> str:

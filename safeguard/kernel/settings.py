@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from safeguard.errors import ConfigError
+from safeguard.kernel.errors import ConfigError
 
 ENV_PREFIX = "SAFEGUARD_"
 

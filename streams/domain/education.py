@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.alerts import alert_id
-from streams.evidence import EPOCH
-from streams.registrations import EducationState, Pending, Registration
-from streams.rules import ACTIONS, LEVELS, Rule
-from streams.schooldays import SchoolCalendar
+from streams.domain.alerts import alert_id
+from streams.domain.evidence import EPOCH
+from streams.domain.registrations import EducationState, Pending, Registration
+from streams.domain.rules import ACTIONS, LEVELS, Rule
+from streams.domain.schooldays import SchoolCalendar
 
 KIND = "missing_from_education"
 

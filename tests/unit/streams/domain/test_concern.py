@@ -10,12 +10,11 @@ from typing import Any
 
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
-from streams.alerts import alert_id
-from streams.concern import Result, observe
-from streams.evidence import ChildState
-from streams.rules import RuleConfig
-
-from .conftest import T0
+from streams.domain.alerts import alert_id
+from streams.domain.concern import Result, observe
+from streams.domain.evidence import ChildState
+from streams.domain.rules import RuleConfig
+from tests.unit.streams.conftest import T0
 
 CHILD = hashlib.sha256(b"child").hexdigest()
 CONFIG = RuleConfig()

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.catalogue import Catalogue
-from streams import rules
-from streams.alerts import build_alert
-from streams.evidence import ChildState, Evidence, Outcome, to_millis
+from streams.domain import rules
+from streams.domain.alerts import build_alert
+from streams.domain.evidence import ChildState, Evidence, Outcome, to_millis
 
 KIND = "combined_concern"
 

@@ -7,10 +7,9 @@ import datetime as dt
 import pytest
 
 from schemas.catalogue import default_catalogue
-from streams.evidence import MS_PER_DAY, Evidence, to_millis
-from streams.rules import RuleConfig, assess, is_adult
-
-from .conftest import T0
+from streams.domain.evidence import MS_PER_DAY, Evidence, to_millis
+from streams.domain.rules import RuleConfig, assess, is_adult
+from tests.unit.streams.conftest import T0
 
 CONFIG = RuleConfig()
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safeguard.errors import ConfigError
+from safeguard.kernel.errors import ConfigError
 
 ALL = "*"
 

@@ -8,8 +8,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from safeguard.db import connect_pool
-from safeguard.settings import Settings
+from safeguard.kernel.clients import producer_options
+from safeguard.kernel.db import connect_pool
+from safeguard.kernel.settings import Settings
 
 
 def pool_and_producer(settings: Settings) -> Callable[[Any], AbstractAsyncContextManager[None]]:
@@ -18,9 +19,7 @@ def pool_and_producer(settings: Settings) -> Callable[[Any], AbstractAsyncContex
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         app.state.pool = await connect_pool(settings.dsn, settings.dsn_redacted)
-        app.state.producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_servers, acks="all", enable_idempotence=True
-        )
+        app.state.producer = AIOKafkaProducer(**producer_options(settings.kafka_servers))
         await app.state.producer.start()
         try:
             yield

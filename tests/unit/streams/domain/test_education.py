@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from safeguard.errors import ConfigError
+from safeguard.kernel.errors import ConfigError
 from schemas.codec import EventCodec
-from streams import education
-from streams.education import EducationConfig, evaluate, family_members_to_notify, step
-from streams.registrations import EducationState, Pending
-from streams.schooldays import SchoolCalendar, load_calendar
+from streams.domain import education
+from streams.domain.education import EducationConfig, evaluate, family_members_to_notify, step
+from streams.domain.registrations import EducationState, Pending
+from streams.domain.schooldays import SchoolCalendar, load_calendar
 
 CHILD = "c" * 64
 CAL = SchoolCalendar()

@@ -1,6 +1,6 @@
 """PostgreSQL: the connection pool and versioned SQL migrations.
 
-Migrations are ``safeguard/migrations/NNN_name.sql``, applied in order, each in its own
+Migrations are ``safeguard/kernel/migrations/NNN_name.sql``, applied in order, each in its own
 transaction, and recorded in ``schema_migrations``; an advisory lock lets several processes start
 at once. ``safeguard db migrate`` applies what is missing; services apply them at start-up.
 """
@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from importlib import resources
+from typing import TypeVar
 
 import asyncpg
 
-from safeguard.errors import SafeguardError, ServiceUnavailableError
+from safeguard.kernel.errors import SafeguardError, ServiceUnavailableError
+from safeguard.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _LOCK = 0x5AFE6A4D  # advisory lock id for migrations
+R = TypeVar("R")
 
 
 class MigrationError(SafeguardError):
@@ -28,7 +32,7 @@ class MigrationError(SafeguardError):
 def migrations() -> list[tuple[int, str, str]]:
     """(version, file name, SQL) of every migration shipped, in order."""
     found = []
-    for entry in resources.files("safeguard.migrations").iterdir():
+    for entry in resources.files("safeguard.kernel.migrations").iterdir():
         match = _MIGRATION.match(entry.name)
         if match:
             found.append((int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
@@ -73,7 +77,7 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
 
 
 async def connect_pool(dsn: str, redacted: str) -> asyncpg.Pool:
-    """A pool with the schema migrated."""
+    """A pool with the schema migrated (the services' way in)."""
     try:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -81,3 +85,20 @@ async def connect_pool(dsn: str, redacted: str) -> asyncpg.Pool:
     async with pool.acquire() as conn:
         await migrate(conn)
     return pool
+
+
+async def with_connection(
+    settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[R]]
+) -> R:
+    """Run ``action`` on one connection to the migrated database (the commands' way in)."""
+    try:
+        conn = await asyncpg.connect(settings.dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ServiceUnavailableError(
+            f"no database answers at {settings.dsn_redacted}: {exc}"
+        ) from exc
+    try:
+        await migrate(conn)
+        return await action(conn)
+    finally:
+        await conn.close()

@@ -1,0 +1,60 @@
+"""The one ``safeguard`` command: one module per command group, each thin over the layers below.
+
+safeguard infra up|status|down           the local Kafka broker and PostgreSQL cluster (infra)
+safeguard topics create                  create the project's topics (data)
+safeguard import schools|observations|registrations|fhir FILE   publish agency files (data)
+safeguard publish observation|registration --...   one event from flags (data)
+safeguard scenario generate              a synthetic multi-agency timeline (data)
+safeguard worker                         the stream processor (services)
+safeguard intake                         the HTTP intake (services)
+safeguard alert-store                    store alerts in PostgreSQL (services)
+safeguard dashboard                      the live multi-agency dashboard (services)
+safeguard db migrate                     apply database migrations (admin)
+safeguard agency add|token|revoke        intake agencies and their bearer tokens (admin)
+safeguard user add NAME                  a dashboard user (admin)
+safeguard demo [--once]                  everything, fed a generated scenario (demo)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.logging import RichHandler
+
+from safeguard.cli import admin, data, demo, infra, services
+from safeguard.cli.common import err
+
+app = typer.Typer(help="safeguard-stream: multi-agency safeguarding event pipeline.")
+app.add_typer(infra.app, name="infra")
+app.add_typer(data.topics_app, name="topics")
+app.add_typer(data.import_app, name="import")
+app.add_typer(data.publish_app, name="publish")
+app.add_typer(data.scenario_app, name="scenario")
+app.command("worker")(services.worker)
+app.command("intake")(services.intake)
+app.command("alert-store")(services.alert_store)
+app.command("dashboard")(services.dashboard)
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.agency_app, name="agency")
+app.add_typer(admin.user_app, name="user")
+app.command("demo")(demo.demo)
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+    # The Kafka clients log every connection at INFO; only their warnings help an operator.
+    for noisy in ("kafka", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def main() -> None:
+    app()

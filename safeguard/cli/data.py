@@ -1,0 +1,222 @@
+"""Data in: ``safeguard topics``, ``import``, ``publish`` and ``scenario``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, track
+
+from producers import fhir
+from producers.imports import (
+    OBSERVATIONS,
+    REGISTRATIONS,
+    Importer,
+    count,
+    import_file,
+    write_rejects,
+)
+from producers.pseudonym import Pseudonymiser, load_key
+from producers.publisher import Publisher
+from producers.scenario import generate, write
+from producers.schools import read_schools
+from safeguard.cli.common import console, err, friendly_errors
+from safeguard.kernel.settings import Settings, load_settings
+from safeguard.kernel.topics import ensure_topics, topic_specs
+
+topics_app = typer.Typer(help="The project's Kafka topics.")
+import_app = typer.Typer(help="Import agency and reference data files.")
+publish_app = typer.Typer(help="Publish one event from the command line.")
+scenario_app = typer.Typer(help="Synthetic data for demos and benchmarks.")
+
+
+def _file(help: str) -> Any:
+    """An existing file as the command's argument."""
+    return typer.Argument(exists=True, dir_okay=False, help=help)
+
+
+@topics_app.command("create")
+@friendly_errors
+def topics_create() -> None:
+    """Create the project's topics that do not exist yet (safe to repeat)."""
+    settings = load_settings()
+    created = ensure_topics(settings)
+    for name in topic_specs(settings):
+        console.print(f"{'created' if name in created else 'exists '} {name}", highlight=False)
+
+
+@import_app.command("schools")
+@friendly_errors
+def import_schools(file: Annotated[Path, _file("Schools CSV.")]) -> None:
+    """Publish school reference data (school_id,name,local_authority,near_port_of_entry)."""
+    settings = load_settings()
+    parsed = read_schools(file)
+    for line, reason in parsed.rejected:
+        err.print(f"{file.name}:{line}: rejected: {reason}", highlight=False, markup=False)
+    ensure_topics(settings)
+    with Publisher(settings) as publisher:
+        publisher.schools(list(track(parsed.records, description="publishing", console=err)))
+    console.print(
+        f"published {len(parsed.records)} schools to {settings.topic_schools}; "
+        f"rejected {len(parsed.rejected)}",
+        highlight=False,
+    )
+    if parsed.rejected:
+        raise typer.Exit(1)
+
+
+@import_app.command("observations")
+@friendly_errors
+def import_observations(file: Annotated[Path, _file("Observations CSV.")]) -> None:
+    """Pseudonymise, validate and publish an observations CSV (columns: see README)."""
+    run_import(OBSERVATIONS, file)
+
+
+@import_app.command("registrations")
+@friendly_errors
+def import_registrations(file: Annotated[Path, _file("School MIS CSV.")]) -> None:
+    """Pseudonymise, validate and publish a school registrations CSV (columns: see README)."""
+    run_import(REGISTRATIONS, file)
+
+
+@import_app.command("fhir")
+@friendly_errors
+def import_fhir(
+    file: Annotated[Path, _file("FHIR R4 JSON.")],
+    agency_id: Annotated[str, typer.Option(help="The exporting agency's id.")],
+    local_authority: Annotated[str, typer.Option(help="ONS code of the area.")],
+    agency_type: Annotated[str, typer.Option(help="The exporting agency's type.")] = "health",
+) -> None:
+    """Import FHIR R4 Observations (a resource or a Bundle) coded in the indicator code system."""
+    run_import(fhir.importer(agency_type, agency_id, local_authority), file)
+
+
+def run_import(importer: Importer, file: Path) -> None:
+    """Any importer, with a progress bar, a summary, and exit 1 if a row was rejected."""
+    settings = load_settings()
+    pseudonyms = pseudonymiser(settings)
+    total = count(importer, file)  # also checks the columns before connecting
+    ensure_topics(settings)
+    with Publisher(settings) as publisher, Progress(console=err) as progress:
+        task = progress.add_task(f"importing {file.name}", total=total)
+        summary = import_file(importer, file, publisher, pseudonyms, lambda: progress.advance(task))
+    rejects = write_rejects(file, summary)
+    reasons = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.rejected.items()))
+    console.print(
+        f"published {summary.published}, rejected {sum(summary.rejected.values())}"
+        + (f" ({reasons}); reasons in {rejects}" if rejects else ""),
+        highlight=False,
+    )
+    if rejects:
+        raise typer.Exit(1)
+
+
+def pseudonymiser(settings: Settings) -> Pseudonymiser:
+    return Pseudonymiser(load_key(settings.pseudonym_key, settings.pseudonym_key_file))
+
+
+@publish_app.command("observation")
+@friendly_errors
+def publish_observation(
+    identifier_namespace: Annotated[str, typer.Option(help="nhs, upn or an opaque namespace.")],
+    identifier: Annotated[str, typer.Option(help="The child's identifier (never leaves here).")],
+    indicator: Annotated[str, typer.Option(help="Indicator code from the catalogue.")],
+    agency_type: Annotated[str, typer.Option(help="school, health, police, ...")],
+    agency_id: Annotated[str, typer.Option(help="The reporting agency's id.")],
+    observed_at: Annotated[str, typer.Option(help="ISO 8601 time with zone.")],
+    local_authority: Annotated[str, typer.Option(help="ONS code, e.g. W06000015.")],
+    date_of_birth: Annotated[str, typer.Option(help="YYYY-MM-DD if known.")] = "",
+    age_disputed: Annotated[bool, typer.Option(help="Age uncertain or disputed.")] = False,
+    immediate_risk: Annotated[bool, typer.Option(help="Child at immediate risk.")] = False,
+    source_ref: Annotated[str, typer.Option(help="Your own record reference.")] = "",
+    event_id: Annotated[str, typer.Option(help="Default: derived from the content.")] = "",
+) -> None:
+    """Publish one observation; prints its event id."""
+    # The options are named after the CSV columns: one conversion serves both.
+    row = {
+        "identifier_namespace": identifier_namespace,
+        "identifier": identifier,
+        "indicator": indicator,
+        "agency_type": agency_type,
+        "agency_id": agency_id,
+        "observed_at": observed_at,
+        "local_authority": local_authority,
+        "date_of_birth": date_of_birth,
+        "age_disputed": _yes(age_disputed),
+        "immediate_risk": _yes(immediate_risk),
+        "source_ref": source_ref,
+        "event_id": event_id,
+    }
+    _publish_one(OBSERVATIONS, row)
+
+
+@publish_app.command("registration")
+@friendly_errors
+def publish_registration(
+    identifier_namespace: Annotated[str, typer.Option(help="upn, nhs or an opaque namespace.")],
+    identifier: Annotated[str, typer.Option(help="The pupil's identifier (never leaves here).")],
+    school_id: Annotated[str, typer.Option(help="The school's id.")],
+    local_authority: Annotated[str, typer.Option(help="ONS code of the school's LA.")],
+    kind: Annotated[str, typer.Option(help="registered, deregistered or continuous_absence.")],
+    effective_date: Annotated[str, typer.Option(help="YYYY-MM-DD.")],
+    deletion_ground: Annotated[
+        str, typer.Option(help="reg 8(1) ground, e.g. h_continuous_absence.")
+    ] = "",
+    destination_school_id: Annotated[str, typer.Option(help="Empty means unknown.")] = "",
+    absence_school_days: Annotated[str, typer.Option(help="For continuous_absence.")] = "",
+    family_identifier: Annotated[
+        str, typer.Option(help="Household reference, pseudonymised.")
+    ] = "",
+    family_travelling: Annotated[bool, typer.Option(help="The family is travelling.")] = False,
+    event_id: Annotated[str, typer.Option(help="Default: derived from the content.")] = "",
+) -> None:
+    """Publish one school registration event; prints its event id."""
+    row = {
+        "identifier_namespace": identifier_namespace,
+        "identifier": identifier,
+        "school_id": school_id,
+        "local_authority": local_authority,
+        "kind": kind,
+        "effective_date": effective_date,
+        "deletion_ground": deletion_ground,
+        "destination_school_id": destination_school_id,
+        "absence_school_days": absence_school_days,
+        "family_identifier": family_identifier,
+        "family_travelling": _yes(family_travelling),
+        "event_id": event_id,
+    }
+    _publish_one(REGISTRATIONS, row)
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _publish_one(importer: Importer, row: dict[str, str]) -> None:
+    settings = load_settings()
+    record = importer.convert(row, pseudonymiser(settings), dt.datetime.now(dt.UTC))
+    ensure_topics(settings)
+    with Publisher(settings) as publisher:
+        console.print(publisher.publish(importer.kind, record), highlight=False)
+
+
+@scenario_app.command("generate")
+@friendly_errors
+def scenario_generate(
+    children: Annotated[int, typer.Option(min=1, help="How many children.")] = 200,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 1,
+    out: Annotated[Path, typer.Option(help="Folder for the CSV files.")] = Path("scenario"),
+    start: Annotated[str, typer.Option(help="First day of the timeline.")] = "2026-09-07",
+) -> None:
+    """Write a synthetic multi-agency timeline (schools, observations, registrations CSV)."""
+    try:
+        first_day = dt.date.fromisoformat(start)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{start!r} is not a date (YYYY-MM-DD)", param_hint="--start"
+        ) from None
+    paths = write(generate(children, seed, first_day), out)
+    for name, path in paths.items():
+        console.print(f"{name:<14}{path}", highlight=False)

@@ -1,0 +1,69 @@
+"""The long-running services: ``safeguard worker``, ``intake``, ``alert-store``, ``dashboard``
+(registered in ``safeguard.cli``).
+
+Each command imports its service only when it runs: the worker's module builds the Faust app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from safeguard.cli.common import friendly_errors
+from safeguard.kernel.settings import load_settings
+from safeguard.kernel.topics import ensure_topics
+
+
+@friendly_errors
+def worker(
+    loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="Log level.")] = "info",
+) -> None:
+    """Run the stream processor (a Faust worker); creates and checks every topic first.
+
+    Exits 70 when it stops for a fault that is not about one record (see streams.guard).
+    """
+    from streams.worker import run
+
+    run(load_settings(), loglevel)
+
+
+@friendly_errors
+def intake(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Run the HTTP intake for agencies (POST /v1/observations, /v1/school-registrations)."""
+    from producers.intake import create_app
+
+    settings = load_settings()
+    ensure_topics(settings)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@friendly_errors
+def alert_store() -> None:
+    """Store both alert topics in PostgreSQL (current alerts and every version)."""
+    from consumers.alert_store import serve
+
+    asyncio.run(serve(load_settings()))
+
+
+@friendly_errors
+def dashboard(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the dashboard (log in with a user from `safeguard user add`)."""
+    from consumers.dashboard.app import create_app
+
+    # Live lists hold server-sent-event connections open: do not wait on them for ever at stop.
+    uvicorn.run(
+        create_app(load_settings()),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
