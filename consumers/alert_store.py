@@ -1,52 +1,32 @@
 """The alert store: both alert topics into PostgreSQL, idempotent and restart-safe.
 
-Run with ``safeguard alert-store``. A consumer group reads ``safeguarding.alerts.concern.v1`` and
-``safeguarding.alerts.education.v1`` in batches. Each batch is written in one transaction: every
-version into ``alert_versions`` (``ON CONFLICT (alert_id, version) DO NOTHING``) and the newest into
-``alerts``; offsets are committed only after the transaction commits, so a crash replays the batch
-and the replay changes nothing. A record that cannot be decoded or stored goes to the dead-letter
-topic with the reason and its original bytes, and the store carries on. A fault that is not about
-a record (PostgreSQL or the broker away) is retried with backoff, reconnecting, for
-``consumer_retry_seconds``; then the store exits 70 without committing the batch in hand.
+Run with ``safeguard alert-store``. An ``AlertConsumer`` (``consumers.follow``: decode, commit
+after, dead-letter, retry) reads ``safeguarding.alerts.concern.v1`` and
+``safeguarding.alerts.education.v1``. Each partition's batch is written in one transaction: every
+version into ``alert_versions`` (``ON CONFLICT (alert_id, version) DO NOTHING``) and the newest
+into ``alerts``; a record PostgreSQL refuses goes to the dead-letter topic and the others are
+stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections import Counter
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError
+from aiokafka import ConsumerRecord
 
-from safeguard.kernel.clients import consumer_options, producer_options
+from consumers.follow import CODEC, AlertConsumer
 from safeguard.kernel.db import connect_pool
-from safeguard.kernel.errors import EXIT_FAULT, CodecError, InvalidRecordError, SafeguardError
+from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 from safeguard.kernel.settings import Settings
-from schemas.codec import EventCodec
-from schemas.dead_letter import dead_letter
 
-log = logging.getLogger(__name__)
-CODEC = EventCodec("alert")
 GROUP_SUFFIX = "alert-store"
 
 
 class StoreError(SafeguardError):
     """PostgreSQL refused a record (for example a value it cannot hold)."""
-
-
-#: Errors of the database connection itself, not of a record: retried with a new connection.
-CONNECTION_ERRORS = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
 
 
 _VERSION = """
@@ -131,117 +111,44 @@ async def serve(settings: Settings) -> None:
     await AlertStore(settings).run(stop=stop)
 
 
-class AlertStore:
+class AlertStore(AlertConsumer):
+    name = GROUP_SUFFIX
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.topics = (settings.topic_alerts_concern, settings.topic_alerts_education)
-        self.counters: Counter[str] = Counter()
+        super().__init__(settings)
+        self.pool: asyncpg.Pool | None = None
 
-    async def run(self, *, stop: asyncio.Event | None = None) -> None:
-        stop = stop or asyncio.Event()
-        consumer = AIOKafkaConsumer(
-            *self.topics,
-            **consumer_options(
-                self.settings.kafka_servers, f"{self.settings.app_id}-{GROUP_SUFFIX}"
-            ),
-        )
-        producer = AIOKafkaProducer(**producer_options(self.settings.kafka_servers))
-        pool = await self.retry(lambda: connect_pool(self.settings.dsn, self.settings.dsn_redacted))
-        await consumer.start()
-        await producer.start()
-        log.info("alert store reading %s", ", ".join(self.topics))
-        try:
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=1000, max_records=500)
-                for tp, records in batches.items():
-                    await self.retry(lambda records=records: self.store(pool, producer, records))
-                    await self.retry(
-                        lambda tp=tp, records=records: consumer.commit({tp: records[-1].offset + 1})
-                    )
-        finally:
-            await consumer.stop()
-            await producer.stop()
-            await pool.close()
+    async def open(self) -> None:
+        self.pool = await connect_pool(self.settings.dsn, self.settings.dsn_redacted)
 
-    async def retry(self, action: Any) -> Any:
-        """Run ``action`` until it succeeds; a connection fault is retried with backoff.
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
 
-        When it keeps failing for ``consumer_retry_seconds`` the store exits with code 70: the
-        batch in hand is not committed, so the next start stores it.
-        """
-        deadline = asyncio.get_running_loop().time() + self.settings.consumer_retry_seconds
-        delay = 0.5
-        while True:
+    def prepare(
+        self, record: ConsumerRecord, alert: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        return rows(alert, record.value, record.topic)
+
+    async def handle(self, batch: list[tuple[ConsumerRecord, Any]]) -> None:
+        """Write one partition's batch; dead-letter a record PostgreSQL refuses."""
+        assert self.pool is not None, "handle is called only after open"
+        async with self.pool.acquire() as conn:
             try:
-                return await action()
-            except (*CONNECTION_ERRORS, KafkaError, SafeguardError) as exc:
-                if isinstance(exc, SafeguardError) and not exc.retriable:
-                    raise
-                if isinstance(exc, KafkaError) and not exc.retriable:
-                    raise
-                if asyncio.get_running_loop().time() + delay > deadline:
-                    log.critical(
-                        "alert store stopping: %s for %.0fs",
-                        type(exc).__name__,
-                        self.settings.consumer_retry_seconds,
-                    )
-                    raise SystemExit(EXIT_FAULT) from exc
-                log.warning("alert store: %s; retrying in %.1fs", type(exc).__name__, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-
-    async def store(
-        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, records: list[ConsumerRecord]
-    ) -> None:
-        """Write one partition's batch; dead-letter what cannot be decoded or stored."""
-        decoded: list[tuple[ConsumerRecord, tuple[Any, ...], tuple[Any, ...]]] = []
-        for record in records:
-            try:
-                if record.value is None:
-                    raise InvalidRecordError("value: null (no record at all)", field="value")
-                decoded.append(
-                    (record, *rows(CODEC.decode(record.value), record.value, record.topic))
-                )
-            except CodecError as exc:
-                await self.dead_letter(producer, record, exc)
-            except Exception as exc:  # any other fault of this one record: keep the others
-                error = StoreError(f"{type(exc).__name__} while reading the alert")
-                await self.dead_letter(producer, record, error)
-        async with pool.acquire() as conn:
-            try:
-                await self._write(conn, decoded)
+                await self._write(conn, batch)
             except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
-                for one in decoded:  # find the record PostgreSQL refuses; keep the others
+                for one in batch:  # find the record PostgreSQL refuses; keep the others
                     try:
                         await self._write(conn, [one])
                     except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-                        await self.dead_letter(producer, one[0], StoreError(str(exc)))
+                        await self.reject(one[0], StoreError(str(exc)))
 
     async def _write(
-        self,
-        conn: asyncpg.Connection,
-        decoded: list[tuple[ConsumerRecord, tuple[Any, ...], tuple[Any, ...]]],
+        self, conn: asyncpg.Connection, batch: list[tuple[ConsumerRecord, Any]]
     ) -> None:
-        if not decoded:
+        if not batch:
             return
         async with conn.transaction():
-            await conn.executemany(_VERSION, [v for _, v, _ in decoded])
-            await conn.executemany(_CURRENT, [c for _, _, c in decoded])
-        self.counters["stored"] += len(decoded)
-
-    async def dead_letter(
-        self, producer: AIOKafkaProducer, record: ConsumerRecord, error: SafeguardError
-    ) -> None:
-        self.counters["dead_letter"] += 1
-        log.warning(
-            "dead-lettered %s[%d]@%d: %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            type(error).__name__,
-        )
-        await producer.send_and_wait(
-            self.settings.topic_deadletter,
-            key=record.key,
-            value=dead_letter(record, error, "alert-store"),
-        )
+            await conn.executemany(_VERSION, [version for _, (version, _) in batch])
+            await conn.executemany(_CURRENT, [current for _, (_, current) in batch])
+        self.counters["stored"] += len(batch)

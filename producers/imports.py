@@ -84,22 +84,42 @@ def rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, Row]]:
 def observation_from_row(
     row: Row, pseudonyms: Pseudonymiser, reported_at: dt.datetime
 ) -> dict[str, Any]:
-    child_ref = pseudonyms.child_ref(row["identifier_namespace"], row["identifier"])
-    observed_at = _time(row, "observed_at")
-    record = {
-        "child_ref": child_ref,
-        "indicator": row["indicator"],
-        "agency": {"id": row["agency_id"], "type": row["agency_type"]},
-        "observed_at": observed_at,
-        "reported_at": max(reported_at, observed_at),
-        "local_authority": row["local_authority"],
+    """One CSV row (text) as an observation record."""
+    values = {
+        **row,
+        "observed_at": _time(row, "observed_at"),
         "date_of_birth": _date(row, "date_of_birth", optional=True),
         "age_disputed": _flag(row, "age_disputed"),
         "immediate_risk": _flag(row, "immediate_risk"),
-        "source_ref": row.get("source_ref") or None,
     }
-    record["event_id"] = row.get("event_id") or derived_event_id(
-        child_ref, row["indicator"], row["agency_type"], row["agency_id"], observed_at.isoformat()
+    return observation_record(values, pseudonyms, reported_at)
+
+
+def observation_record(
+    values: Mapping[str, Any], pseudonyms: Pseudonymiser, reported_at: dt.datetime
+) -> dict[str, Any]:
+    """An observation record from typed values (as a parsed row or the intake's model holds
+    them): the identifier pseudonymised, the event id derived when none is given."""
+    child_ref = pseudonyms.child_ref(values["identifier_namespace"], values["identifier"])
+    observed_at = values["observed_at"].astimezone(dt.UTC)
+    record = {
+        "child_ref": child_ref,
+        "indicator": values["indicator"],
+        "agency": {"id": values["agency_id"], "type": values["agency_type"]},
+        "observed_at": observed_at,
+        "reported_at": max(reported_at, observed_at),
+        "local_authority": values["local_authority"],
+        "date_of_birth": values.get("date_of_birth"),
+        "age_disputed": bool(values.get("age_disputed")),
+        "immediate_risk": bool(values.get("immediate_risk")),
+        "source_ref": values.get("source_ref") or None,
+    }
+    record["event_id"] = values.get("event_id") or derived_event_id(
+        child_ref,
+        values["indicator"],
+        values["agency_type"],
+        values["agency_id"],
+        observed_at.isoformat(),
     )
     return record
 
@@ -107,23 +127,38 @@ def observation_from_row(
 def registration_from_row(
     row: Row, pseudonyms: Pseudonymiser, reported_at: dt.datetime
 ) -> dict[str, Any]:
-    child_ref = pseudonyms.child_ref(row["identifier_namespace"], row["identifier"])
-    family = row.get("family_identifier")
-    record = {
-        "child_ref": child_ref,
-        "school_id": row["school_id"],
-        "local_authority": row["local_authority"],
-        "kind": row["kind"],
+    """One CSV row (text) as a school registration record."""
+    values = {
+        **row,
         "effective_date": _date(row, "effective_date"),
-        "reported_at": reported_at,
-        "deletion_ground": row.get("deletion_ground") or None,
-        "destination_school_id": row.get("destination_school_id") or None,
         "absence_school_days": _int(row, "absence_school_days"),
-        "family_group_ref": pseudonyms.child_ref("family", family) if family else None,
         "family_travelling": _flag(row, "family_travelling"),
     }
-    record["event_id"] = row.get("event_id") or derived_event_id(
-        child_ref, row["school_id"], row["kind"], row["effective_date"]
+    return registration_record(values, pseudonyms, reported_at)
+
+
+def registration_record(
+    values: Mapping[str, Any], pseudonyms: Pseudonymiser, reported_at: dt.datetime
+) -> dict[str, Any]:
+    """A school registration record from typed values; the family reference pseudonymised too."""
+    child_ref = pseudonyms.child_ref(values["identifier_namespace"], values["identifier"])
+    family = values.get("family_identifier")
+    effective_date = values["effective_date"]
+    record = {
+        "child_ref": child_ref,
+        "school_id": values["school_id"],
+        "local_authority": values["local_authority"],
+        "kind": values["kind"],
+        "effective_date": effective_date,
+        "reported_at": reported_at,
+        "deletion_ground": values.get("deletion_ground") or None,
+        "destination_school_id": values.get("destination_school_id") or None,
+        "absence_school_days": values.get("absence_school_days"),
+        "family_group_ref": pseudonyms.child_ref("family", family) if family else None,
+        "family_travelling": bool(values.get("family_travelling")),
+    }
+    record["event_id"] = values.get("event_id") or derived_event_id(
+        child_ref, values["school_id"], values["kind"], effective_date.isoformat()
     )
     return record
 

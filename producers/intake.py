@@ -27,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from producers.agencies import Agency, authenticate
-from producers.imports import observation_from_row, registration_from_row
+from producers.imports import observation_record, registration_record
 from producers.pseudonym import Pseudonymiser, load_key
 from producers.publisher import encode_observation, encode_registration
 from safeguard.kernel.errors import InvalidRecordError
@@ -88,17 +88,11 @@ class Accepted(BaseModel):
     duplicates: list[str] = Field(description="Event ids accepted before; not sent again.")
 
 
-def _row(item: BaseModel, agency: Agency) -> dict[str, str]:
-    row: dict[str, str] = {}
-    for name, value in item.model_dump().items():
-        if isinstance(value, bool):
-            row[name] = "yes" if value else "no"
-        elif isinstance(value, dt.datetime | dt.date):
-            row[name] = value.isoformat()
-        else:
-            row[name] = "" if value is None else str(value)
-    row["agency_id"], row["agency_type"] = agency.agency_id, agency.agency_type
-    return row
+def _values(item: BaseModel, agency: Agency) -> dict[str, Any]:
+    """The validated item's typed values, as the agency that sent them."""
+    values = item.model_dump()
+    values["agency_id"], values["agency_type"] = agency.agency_id, agency.agency_type
+    return values
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -128,7 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
         request: Request,
         agency: Agency,
         items: list[Any],
-        build: Callable[[dict[str, str], Pseudonymiser, dt.datetime], dict[str, Any]],
+        build: Callable[[dict[str, Any], Pseudonymiser, dt.datetime], dict[str, Any]],
         encode: Callable[[dict[str, Any]], bytes],
         topic: str,
         kind: str,
@@ -146,7 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
                     f"this token publishes as {agency.agency_id}, not {item.agency_id}",
                 )
             try:
-                record = build(_row(item, agency), pseudonyms, now)
+                record = build(_values(item, agency), pseudonyms, now)
                 records.append((record, encode(record)))
             except InvalidRecordError as exc:
                 problems.append(
@@ -199,7 +193,7 @@ def create_app(settings: Settings) -> FastAPI:
             request,
             agency,
             items,
-            observation_from_row,
+            observation_record,
             encode_observation,
             settings.topic_observations,
             "observation",
@@ -216,7 +210,7 @@ def create_app(settings: Settings) -> FastAPI:
             request,
             agency,
             items,
-            registration_from_row,
+            registration_record,
             encode_registration,
             settings.topic_school_registrations,
             "registration",

@@ -16,11 +16,11 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from safeguard.kernel.clients import producer_options
-from safeguard.kernel.errors import InvalidRecordError, SafeguardError
+from safeguard.kernel.errors import SafeguardError
 from safeguard.kernel.settings import Settings
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
-from schemas.validation import check_child_ref, check_observation
+from schemas.validation import check_observation, check_registration
 
 
 class PublishError(SafeguardError):
@@ -37,10 +37,9 @@ def encode_observation(record: Mapping[str, Any]) -> bytes:
 
 
 def encode_registration(record: Mapping[str, Any]) -> bytes:
+    """The record's bytes, after the same checks the worker makes of a registration."""
     data = EventCodec("school_registration").encode(record)
-    if not record["event_id"].strip():
-        raise InvalidRecordError("event_id: '' is empty", field="event_id", value="")
-    check_child_ref(record["child_ref"])
+    check_registration(record)
     return data
 
 

@@ -37,11 +37,19 @@ def _enum_symbols(event: str, *path: str) -> tuple[str, ...]:
     for name in path:
         fields = node["fields"] if node.get("type") == "record" else node["items"]["fields"]
         node = next(f["type"] for f in fields if f["name"] == name)
+    if node.get("type") == "array":
+        node = node["items"]
     return tuple(node["symbols"])
 
 
+# The project's one vocabulary, read from the schemas: every other list of these is derived.
 GROUPS = _enum_symbols("alert", "evidence", "group")
 AGENCY_TYPES = _enum_symbols("observation", "agency", "type")
+LEVELS = _enum_symbols("alert", "level")
+"""Alert levels in rising order of urgency."""
+KINDS = _enum_symbols("alert", "kind")
+ACTIONS = _enum_symbols("alert", "actions")
+"""Recommended actions, in the order an alert lists them."""
 
 
 @dataclass(frozen=True)

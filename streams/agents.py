@@ -12,22 +12,18 @@ stops the worker for a fault that is not about the record.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 from typing import Any
 
-from safeguard.kernel.errors import InvalidRecordError
-from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
-from schemas.validation import check_child_ref, check_observation, check_registration
-from streams import watchdog
+from streams import decode, watchdog
 from streams.app import app, settings
 from streams.domain import clock, education
 from streams.domain.concern import Result, observe
+from streams.domain.config import Thresholds
 from streams.domain.evidence import ChildState
-from streams.domain.registrations import EducationState
-from streams.domain.rules import RuleConfig
+from streams.domain.registrations import EducationState, is_family_departure, record_registration
 from streams.domain.schooldays import load_calendar
 from streams.guard import Effects, Failures, Guard, apply, counters, where
 from streams.schools import directory
@@ -49,28 +45,12 @@ from streams.topics import (
 
 log = logging.getLogger(__name__)
 
-CATALOGUE = default_catalogue()
-RULE_CONFIG = RuleConfig(
-    lookback_days=settings.lookback_days,
-    min_agencies=settings.concern_min_agencies,
-    min_groups=settings.concern_min_groups,
-    transition_window_days=settings.transition_window_days,
-)
-EDUCATION_CONFIG = education.EducationConfig(
-    short_registration_max_school_days=settings.short_registration_max_school_days,
-    repeated_window_days=settings.repeated_registrations_window_days,
-    repeated_min_schools=settings.repeated_registrations_min_schools,
-    repeated_min_local_authorities=settings.repeated_registrations_min_local_authorities,
-    no_destination_school_days=settings.no_destination_school_days,
-    absence_return_school_days=settings.absence_return_school_days,
-    absence_deletion_school_days=settings.absence_deletion_school_days,
-    family_window_days=settings.family_window_days,
-)
+CATALOGUE = decode.CATALOGUE
+THRESHOLDS = Thresholds.from_settings(settings)
 CALENDAR = load_calendar(settings.school_calendar_file)
 if settings.clock is not None:
     clock.set_clock(clock.fixed(settings.clock))
 OBSERVATION_CODEC = EventCodec("observation")
-REGISTRATION_CODEC = EventCodec("school_registration")
 ALERT_CODEC = EventCodec("alert")
 DEADLINE_DUE = b'{"type": "deadline_due"}'
 
@@ -86,10 +66,10 @@ GUARD = dict(
 
 def handle_observation(message: Any, effects: Effects) -> None:
     """One observation record (a Faust ``Message``: topic, partition, offset, key, value)."""
-    observation = decode_observation(message.key, message.value)
+    observation = decode.observation(message.key, message.value)
     key = message.key
     state = ChildState.from_json(effects.read(child_to_evidence, key))
-    step = observe(state, observation, CATALOGUE, RULE_CONFIG)
+    step = observe(state, observation, CATALOGUE, THRESHOLDS)
     counters[step.result.value] += 1
     if step.alert is not None:
         effects.send(alerts_concern, key, ALERT_CODEC.encode(step.alert, check=False))
@@ -151,12 +131,12 @@ def handle_registration(message: Any, effects: Effects) -> None:
     key = message.key
     state = EducationState.from_json(effects.read(child_to_registrations, key))
     if message.topic == settings.topic_education_signals:
-        signal = decode_signal(key, message.value)
+        signal = decode.signal(key, message.value)
         if signal["type"] == "family_move" and signal["event_id"] not in state.family_moves:
             state.family_moves.append(signal["event_id"])
         step_education(state, key, effects, resend=False)
         return
-    record = decode_registration(key, message.value)
+    record = decode.registration(key, message.value)
     # A family move is signalled only after the departure was handled, so it comes first in a
     # run with no fault; after a crash the signal can be read before the departure is redone.
     # Then the departure is handled as it was before the signal, and the signal after it, so
@@ -166,8 +146,8 @@ def handle_registration(message: Any, effects: Effects) -> None:
     )
     if early:
         state.family_moves.remove(record["event_id"])
-    item = education.record_registration(state, record, EDUCATION_CONFIG)
-    if item is not None and item.family_group_ref and education.is_family_departure(item):
+    item = record_registration(state, record, THRESHOLDS)
+    if item is not None and item.family_group_ref and is_family_departure(item):
         departure = [record["child_ref"], item.event_id, item.date]
         effects.send(
             family_departures, item.family_group_ref.encode(), json.dumps(departure).encode()
@@ -186,7 +166,7 @@ def step_education(state: EducationState, key: bytes, effects: Effects, *, resen
         key.decode(),
         clock.today(),
         CALENDAR,
-        EDUCATION_CONFIG,
+        THRESHOLDS,
         directory.near_port,
         resend=resend,
     )
@@ -207,44 +187,15 @@ def step_education(state: EducationState, key: bytes, effects: Effects, *, resen
         effects.write(child_to_deadline, key, result.next_due)
 
 
-def decode_signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
-    """An internal education signal: ``{"type": "deadline_due"}`` or a family move."""
-    if not key:
-        raise InvalidRecordError("key: missing; signals are keyed by child_ref", field="key")
-    check_child_ref(key.decode(errors="replace"), field="key")
-    try:
-        signal = json.loads(value or b"")
-    except ValueError:
-        raise InvalidRecordError("value: not a JSON education signal", field="value") from None
-    if not isinstance(signal, dict) or signal.get("type") not in ("deadline_due", "family_move"):
-        raise InvalidRecordError("type: not deadline_due or family_move", field="type", value=None)
-    if signal["type"] == "family_move" and not isinstance(signal.get("event_id"), str):
-        raise InvalidRecordError("event_id: missing from a family_move signal", field="event_id")
-    return signal
-
-
-def decode_registration(key: bytes | None, value: bytes | None) -> dict[str, Any]:
-    record = REGISTRATION_CODEC.decode(_present(value))
-    check_registration(record)
-    _check_key(key, record["child_ref"])
-    return record
-
-
-def _present(value: bytes | None) -> bytes:
-    if value is None:
-        raise InvalidRecordError("value: null (no record at all)", field="value")
-    return value
-
-
 def handle_departure(message: Any, effects: Effects) -> None:
     """A travelling family's departure: tell each child whose sibling left in the same window."""
     key = message.key
-    departure = decode_departure(key, message.value)
+    departure = decode.departure(key, message.value)
     departures = effects.read(family_to_departures, key) or []
     if departure not in departures:
         departures = sorted([*departures, departure], key=lambda d: d[2])[-20:]
     matched = education.family_members_to_notify(
-        [tuple(d) for d in departures], settings.family_window_days
+        [tuple(d) for d in departures], THRESHOLDS.family_window_days
     )
     for child_ref, event_id in matched:
         signal = {"type": "family_move", "event_id": event_id}
@@ -257,28 +208,6 @@ def handle_departure(message: Any, effects: Effects) -> None:
         len(matched),
         where(message),
     )
-
-
-def decode_departure(key: bytes | None, value: bytes | None) -> list[str]:
-    """``[child_ref, event_id, ISO date]``, keyed by the family's reference."""
-    if not key:
-        raise InvalidRecordError("key: missing; departures are keyed by family", field="key")
-    try:
-        departure = json.loads(value or b"")
-    except ValueError:
-        raise InvalidRecordError("value: not a JSON departure", field="value") from None
-    if not (
-        isinstance(departure, list)
-        and len(departure) == 3
-        and all(isinstance(part, str) for part in departure)
-    ):
-        raise InvalidRecordError("value: not [child_ref, event_id, date]", field="value")
-    check_child_ref(departure[0])
-    try:
-        dt.date.fromisoformat(departure[2])
-    except ValueError:
-        raise InvalidRecordError("date: not an ISO date", field="date") from None
-    return departure
 
 
 @app.agent(family_departures)
@@ -309,20 +238,3 @@ async def sweep_deadlines() -> None:
         sweeps.fail(exc)
     else:
         sweeps.succeed()
-
-
-def decode_observation(key: bytes | None, value: bytes | None) -> dict[str, Any]:
-    """Decode and validate; the key must be the ``child_ref`` (it decides the partition)."""
-    observation = OBSERVATION_CODEC.decode(_present(value))
-    check_observation(observation, CATALOGUE)
-    _check_key(key, observation["child_ref"])
-    return observation
-
-
-def _check_key(key: bytes | None, child_ref: str) -> None:
-    if key != child_ref.encode():
-        # The key is not echoed: a wrong key may be a raw identifier.
-        raise InvalidRecordError(
-            "key: missing or not the record's child_ref; events are keyed by child_ref",
-            field="key",
-        )

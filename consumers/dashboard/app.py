@@ -16,7 +16,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, FastAPI, Form, HTTPException, Request, status
@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from consumers.dashboard.actions import describe
+from consumers.dashboard.queries import KINDS, LEVELS, audit, open_alerts
 from consumers.users import User, authenticate, get_user
 from safeguard.kernel.services import pool_and_producer
 from safeguard.kernel.settings import Settings
@@ -32,59 +33,10 @@ from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-LEVELS = ("critical", "high", "medium", "low")
-KINDS = ("combined_concern", "missing_from_education")
-_ROW = """alert_id, child_ref, kind, level, local_authority, agencies, first_evidence_at,
-          last_evidence_at, version, status, assignee, updated_at"""
 
 
 class LoginRequired(Exception):
     """No session: the browser is sent to the login page."""
-
-
-def _row(record: asyncpg.Record) -> dict[str, Any]:
-    return {
-        k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in dict(record).items()
-    }
-
-
-async def open_alerts(
-    conn: asyncpg.Connection,
-    user: User,
-    level: str | None = None,
-    kind: str | None = None,
-    since: dt.datetime | None = None,
-) -> list[dict[str, Any]]:
-    """Open alerts the user may see, most urgent first; with ``since``, only those changed."""
-    rows = await conn.fetch(
-        f"SELECT {_ROW} FROM alerts WHERE status <> 'closed'"  # noqa: S608 - fixed column list
-        " AND ($1::text IS NULL OR local_authority = $1)"
-        " AND ($2::text IS NULL OR level = $2) AND ($3::text IS NULL OR kind = $3)"
-        " AND ($4::timestamptz IS NULL OR updated_at > $4)"
-        " ORDER BY array_position(ARRAY['critical','high','medium','low'], level),"
-        " last_evidence_at DESC LIMIT 500",
-        None if user.is_admin else user.local_authority,
-        level,
-        kind,
-        since,
-    )
-    return [_row(r) for r in rows]
-
-
-async def audit(
-    conn: asyncpg.Connection,
-    user: User,
-    action: str,
-    alert_id: str | None,
-    detail: str | None = None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO audit (username, action, alert_id, detail) VALUES ($1, $2, $3, $4)",
-        user.username,
-        action,
-        alert_id,
-        detail,
-    )
 
 
 def create_app(settings: Settings) -> FastAPI:

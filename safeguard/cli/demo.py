@@ -30,9 +30,12 @@ from safeguard.cli.common import friendly_errors
 from safeguard.kernel.errors import EXIT_FAULT, SafeguardError
 from safeguard.kernel.settings import Settings, load_settings
 from safeguard.kernel.topics import ensure_topics
+from schemas.catalogue import LEVELS
 
 console = Console()
 DEMO_USER = "demo"
+COLOURS = ("white", "yellow", "dark_orange", "red")
+"""One per alert level, in the schema's rising order."""
 
 
 @friendly_errors
@@ -244,10 +247,8 @@ def _follow(
 
 def _print(alert: dict[str, Any]) -> None:
     agencies = sorted({e["agency_type"] for e in alert["evidence"]})
-    colour = {"critical": "red", "high": "dark_orange", "medium": "yellow", "low": "white"}[
-        alert["level"]
-    ]
-    kind = {"combined_concern": "concern", "missing_from_education": "education"}[alert["kind"]]
+    colour = COLOURS[LEVELS.index(alert["level"])]
+    kind = alert["kind"].split("_")[-1]
     line = (
         f"[{colour}]{alert['level']:<8}[/] {kind:<9} {alert['child_ref'][:10]} "
         f"v{alert['version']:<2} {'+'.join(agencies)}: {alert['reasons'][0]}"

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.catalogue import Catalogue
-from streams.domain import rules
-from streams.domain.alerts import build_alert
+from streams.domain import concern_rules as rules
+from streams.domain.alerts import concern_alert
+from streams.domain.config import Thresholds
 from streams.domain.evidence import ChildState, Evidence, Outcome, to_millis
 
 KIND = "combined_concern"
@@ -42,7 +43,7 @@ def observe(
     state: ChildState,
     observation: Mapping[str, Any],
     catalogue: Catalogue,
-    config: rules.RuleConfig,
+    config: Thresholds,
 ) -> Step:
     """Apply a decoded, validated observation to ``state``."""
     observed_at = observation["observed_at"]
@@ -68,22 +69,18 @@ def observe(
     decision = _assess(state, catalogue, config)
     current = state.alert(KIND)
     if outcome is Outcome.DUPLICATE:
-        if current.version and decision:
-            alert = build_alert(observation["child_ref"], KIND, decision, state)
+        if current.is_open and decision:
+            alert = concern_alert(observation["child_ref"], KIND, decision, state)
             return Step(Result.RESEND, alert)
         return Step(Result.NO_ALERT)
     if decision is None:
-        if current.version:  # the evidence that made the alert has expired: the episode ends
-            current.episode += 1
-            current.version = 0
+        current.end()  # the evidence that made the alert has expired: the episode ends
         return Step(Result.NO_ALERT)
-    current.version += 1
-    return Step(Result.NEW_VERSION, build_alert(observation["child_ref"], KIND, decision, state))
+    current.advance()
+    return Step(Result.NEW_VERSION, concern_alert(observation["child_ref"], KIND, decision, state))
 
 
-def _assess(
-    state: ChildState, catalogue: Catalogue, config: rules.RuleConfig
-) -> rules.Decision | None:
+def _assess(state: ChildState, catalogue: Catalogue, config: Thresholds) -> rules.Decision | None:
     dob = dt.date.fromisoformat(state.date_of_birth) if state.date_of_birth else None
     return rules.assess(
         state.evidence, catalogue, config, date_of_birth=dob, age_disputed=state.age_disputed

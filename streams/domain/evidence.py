@@ -14,6 +14,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.domain.lifecycle import AlertState
+
 MS_PER_DAY = 86_400_000
 
 
@@ -58,17 +60,6 @@ class Evidence:
             "group": self.group,
             "observed_at": to_datetime(self.observed_at),
         }
-
-
-@dataclass(slots=True)
-class AlertState:
-    """The child's current alert of one kind: its episode and its latest published version."""
-
-    episode: int = 0
-    version: int = 0
-    """0 means no open alert in this episode."""
-    digest: str = ""
-    """Fingerprint of the published content, where a version is decided by content."""
 
 
 @dataclass(slots=True)

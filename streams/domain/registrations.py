@@ -13,7 +13,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from streams.domain.evidence import AlertState
+from streams.domain.config import Thresholds
+from streams.domain.lifecycle import AlertState
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +101,35 @@ class EducationState:
             injected=list(data["injected"]),
             alert=AlertState(**data["alert"]),
         )
+
+
+def record_registration(
+    state: EducationState, record: dict[str, Any], config: Thresholds
+) -> Registration | None:
+    """Add a decoded SchoolRegistration to the history; None if it was a duplicate.
+
+    A travelling family's departure with no known destination is held for
+    ``family_window_days`` so siblings' departures can be matched before it is judged.
+    """
+    item = Registration(
+        event_id=record["event_id"],
+        kind=record["kind"],
+        school_id=record["school_id"],
+        local_authority=record["local_authority"],
+        date=record["effective_date"].isoformat(),
+        destination=record["destination_school_id"],
+        ground=record["deletion_ground"],
+        absence_days=record["absence_school_days"],
+        family_group_ref=record["family_group_ref"],
+        family_travelling=record["family_travelling"],
+    )
+    if not state.add(item, keep_days=config.repeated_registrations_window_days + 60):
+        return None
+    if is_family_departure(item):
+        due = item.day + dt.timedelta(days=config.family_window_days + 1)
+        state.schedule(Pending("family_window", item.event_id, due.isoformat()))
+    return item
+
+
+def is_family_departure(item: Registration) -> bool:
+    return item.destination_unknown and bool(item.family_group_ref) and item.family_travelling

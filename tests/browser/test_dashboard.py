@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 from playwright.sync_api import Browser, expect
 
-from streams.domain.alerts import alert_id as alert_id_of
+from streams.domain.lifecycle import alert_id as alert_id_of
 from tests.integration.helpers import background, publish, safeguard, wait_for
 from tests.integration.test_worker import child, observation
 

@@ -10,9 +10,11 @@ import asyncio
 import gc
 import os
 import socket
+import subprocess
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -21,6 +23,8 @@ from kafka.admin import NewTopic
 
 from safeguard.infra.kafka import KafkaBroker, metadata_answers
 from safeguard.kernel.settings import Settings
+
+from .helpers import safeguard
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +134,38 @@ def topic_factory(
     yield make
     if created:
         admin.delete_topics(created)
+
+
+@pytest.fixture
+def worker_env(
+    kafka_servers: str, unique_name: Callable[[str], str], tmp_path: Path, admin: KafkaAdminClient
+) -> Iterator[dict[str, str]]:
+    prefix = unique_name("worker")
+    env = {
+        "SAFEGUARD_KAFKA_BOOTSTRAP": kafka_servers,
+        "SAFEGUARD_APP_ID": prefix,
+        "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
+        "SAFEGUARD_TOPIC_PARTITIONS": "4",
+        "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
+        "SAFEGUARD_TOPIC_OBSERVATIONS": f"{prefix}.observations",
+        "SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS": f"{prefix}.school-registrations",
+        "SAFEGUARD_TOPIC_SCHOOLS": f"{prefix}.schools",
+        "SAFEGUARD_TOPIC_ALERTS_CONCERN": f"{prefix}.alerts.concern",
+        "SAFEGUARD_TOPIC_ALERTS_EDUCATION": f"{prefix}.alerts.education",
+        "SAFEGUARD_TOPIC_DEADLETTER": f"{prefix}.deadletter",
+        "SAFEGUARD_TOPIC_ALERT_ACTIONS": f"{prefix}.alert-actions",
+        "SAFEGUARD_TOPIC_EDUCATION_SIGNALS": f"{prefix}.education-signals",
+        "SAFEGUARD_TOPIC_FAMILY_DEPARTURES": f"{prefix}.family-departures",
+        "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
+    }
+    subprocess.run(
+        safeguard("topics", "create"), env={**os.environ, **env}, check=True, capture_output=True
+    )
+    yield env
+    admin.delete_topics(
+        [
+            v
+            for k, v in env.items()
+            if k.startswith("SAFEGUARD_TOPIC_") and k != "SAFEGUARD_TOPIC_PARTITIONS"
+        ]
+    )

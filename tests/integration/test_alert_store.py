@@ -17,7 +17,6 @@ from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, background, consumed_all, publish, safeguard, wait_for
-from .test_worker import worker_env as worker_env  # the fixture, shared
 
 ALERTS = EventCodec("alert")
 T0 = dt.datetime(2026, 10, 5, 8, 45, tzinfo=dt.UTC)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.chaos import FAILURES, chaos
+from bench.chaos import chaos
+from bench.chaos_outputs import FAILURES
 
 
 def test_a_worker_killed_again_and_again_gives_what_a_fault_free_run_gives(

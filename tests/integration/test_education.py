@@ -12,8 +12,7 @@ from typing import Any
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, background, consumed_all, publish, safeguard, wait_for
-from .test_worker import ALERTS, child, observation
-from .test_worker import worker_env as worker_env  # the fixture, shared
+from .records import ALERTS, child, observation
 
 REGISTRATIONS = EventCodec("school_registration")
 OBSERVATIONS = EventCodec("observation")

@@ -18,8 +18,8 @@ from safeguard.kernel.topics import topic_specs
 
 from .conftest import start_broker
 from .helpers import Supervised, TopicReader, background, publish, safeguard, wait_for
+from .records import ALERTS, alerts_by_child, story
 from .test_alert_store import query
-from .test_worker import ALERTS, alerts_by_child, story
 
 OBSERVATIONS = "safeguarding.observations.v1"
 

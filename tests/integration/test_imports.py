@@ -10,7 +10,6 @@ from producers.pseudonym import Pseudonymiser
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, safeguard, wait_for
-from .test_worker import worker_env as worker_env  # the fixture, shared
 
 KEY = b"partnership-key-for-tests-only-0123456789"
 

@@ -20,7 +20,6 @@ from producers.pseudonym import Pseudonymiser
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, background, safeguard, wait_for
-from .test_worker import worker_env as worker_env  # the fixture, shared
 
 KEY = b"partnership-key-for-intake-tests-0123456789"
 OBSERVATION = {

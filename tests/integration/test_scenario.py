@@ -11,8 +11,7 @@ from producers.pseudonym import Pseudonymiser
 from producers.scenario import generate, write
 
 from .helpers import TopicReader, background, consumed_all, safeguard, wait_for
-from .test_worker import ALERTS
-from .test_worker import worker_env as worker_env  # the fixture, shared
+from .records import ALERTS
 
 KEY = b"partnership-key-for-scenario-tests-012345"
 

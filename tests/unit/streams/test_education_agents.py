@@ -12,7 +12,7 @@ import pytest
 
 from safeguard.kernel.errors import InvalidRecordError
 from schemas.codec import EventCodec
-from streams import agents
+from streams import agents, decode
 from streams.app import app, settings
 from streams.domain import clock
 from tests.unit.streams.domain.test_education import CHILD, MON, reg
@@ -142,13 +142,13 @@ def test_a_bad_internal_signal_is_refused_with_its_reason(
     value: bytes | None, message: str
 ) -> None:
     with pytest.raises(InvalidRecordError) as caught:
-        agents.decode_signal(CHILD.encode(), value)
+        decode.signal(CHILD.encode(), value)
     assert str(caught.value) == message
 
 
 def test_a_bad_family_departure_is_refused_with_its_reason() -> None:
     with pytest.raises(InvalidRecordError) as caught:
-        agents.decode_departure(b"family", b'["only", "two"]')
+        decode.departure(b"family", b'["only", "two"]')
     assert str(caught.value) == "value: not [child_ref, event_id, date]"
 
 

@@ -10,14 +10,14 @@ from typing import Any
 
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
-from streams.domain.alerts import alert_id
 from streams.domain.concern import Result, observe
+from streams.domain.config import default_thresholds
 from streams.domain.evidence import ChildState
-from streams.domain.rules import RuleConfig
+from streams.domain.lifecycle import alert_id
 from tests.unit.streams.conftest import T0
 
 CHILD = hashlib.sha256(b"child").hexdigest()
-CONFIG = RuleConfig()
+CONFIG = default_thresholds()
 ALERTS = EventCodec("alert")
 
 

@@ -11,13 +11,15 @@ import pytest
 from safeguard.kernel.errors import ConfigError
 from schemas.codec import EventCodec
 from streams.domain import education
-from streams.domain.education import EducationConfig, evaluate, family_members_to_notify, step
-from streams.domain.registrations import EducationState, Pending
+from streams.domain.config import default_thresholds
+from streams.domain.education import family_members_to_notify, step
+from streams.domain.education_rules import evaluate
+from streams.domain.registrations import EducationState, Pending, record_registration
 from streams.domain.schooldays import SchoolCalendar, load_calendar
 
 CHILD = "c" * 64
 CAL = SchoolCalendar()
-CONFIG = EducationConfig()
+CONFIG = default_thresholds()
 MON = dt.date(2026, 1, 5)  # a Monday
 PORT_SCHOOL = "6610001"
 
@@ -54,7 +56,7 @@ def reg(
 def history(*records: dict[str, Any]) -> EducationState:
     state = EducationState()
     for record in records:
-        education.record_registration(state, record, CONFIG)
+        record_registration(state, record, CONFIG)
     return state
 
 
@@ -289,8 +291,6 @@ def test_a_registration_in_time_removes_the_pending_deadline() -> None:
     state = history(reg("d", "deregistered", MON))
     assert found(state, MON) == []
     assert [p.kind for p in state.pending] == ["no_destination"]
-    education.record_registration(
-        state, reg("n", "registered", school_day(3), school="6819999"), CONFIG
-    )
+    record_registration(state, reg("n", "registered", school_day(3), school="6819999"), CONFIG)
     assert found(state, MON) == []
     assert state.pending == []

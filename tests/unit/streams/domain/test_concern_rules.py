@@ -7,11 +7,12 @@ import datetime as dt
 import pytest
 
 from schemas.catalogue import default_catalogue
+from streams.domain.concern_rules import assess, is_adult
+from streams.domain.config import default_thresholds
 from streams.domain.evidence import MS_PER_DAY, Evidence, to_millis
-from streams.domain.rules import RuleConfig, assess, is_adult
 from tests.unit.streams.conftest import T0
 
-CONFIG = RuleConfig()
+CONFIG = default_thresholds()
 
 
 def ev(

@@ -1,0 +1,89 @@
+"""Decoding and checking each record the agents read: a bad record raises ``InvalidRecordError``
+(or another ``CodecError``) naming the field, and the guard dead-letters it.
+
+Records keyed by child must carry their ``child_ref`` as the key (it decides the partition); a
+wrong key is never echoed, since it may be a raw identifier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from safeguard.kernel.errors import InvalidRecordError
+from schemas.catalogue import default_catalogue
+from schemas.codec import EventCodec
+from schemas.validation import check_child_ref, check_observation, check_registration
+
+CATALOGUE = default_catalogue()
+OBSERVATION_CODEC = EventCodec("observation")
+REGISTRATION_CODEC = EventCodec("school_registration")
+
+
+def signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    """An internal education signal: ``{"type": "deadline_due"}`` or a family move."""
+    if not key:
+        raise InvalidRecordError("key: missing; signals are keyed by child_ref", field="key")
+    check_child_ref(key.decode(errors="replace"), field="key")
+    try:
+        signal = json.loads(value or b"")
+    except ValueError:
+        raise InvalidRecordError("value: not a JSON education signal", field="value") from None
+    if not isinstance(signal, dict) or signal.get("type") not in ("deadline_due", "family_move"):
+        raise InvalidRecordError("type: not deadline_due or family_move", field="type", value=None)
+    if signal["type"] == "family_move" and not isinstance(signal.get("event_id"), str):
+        raise InvalidRecordError("event_id: missing from a family_move signal", field="event_id")
+    return signal
+
+
+def registration(key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    record = REGISTRATION_CODEC.decode(_present(value))
+    check_registration(record)
+    _check_key(key, record["child_ref"])
+    return record
+
+
+def _present(value: bytes | None) -> bytes:
+    if value is None:
+        raise InvalidRecordError("value: null (no record at all)", field="value")
+    return value
+
+
+def departure(key: bytes | None, value: bytes | None) -> list[str]:
+    """``[child_ref, event_id, ISO date]``, keyed by the family's reference."""
+    if not key:
+        raise InvalidRecordError("key: missing; departures are keyed by family", field="key")
+    try:
+        departure = json.loads(value or b"")
+    except ValueError:
+        raise InvalidRecordError("value: not a JSON departure", field="value") from None
+    if not (
+        isinstance(departure, list)
+        and len(departure) == 3
+        and all(isinstance(part, str) for part in departure)
+    ):
+        raise InvalidRecordError("value: not [child_ref, event_id, date]", field="value")
+    check_child_ref(departure[0])
+    try:
+        dt.date.fromisoformat(departure[2])
+    except ValueError:
+        raise InvalidRecordError("date: not an ISO date", field="date") from None
+    return departure
+
+
+def observation(key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    """Decode and validate; the key must be the ``child_ref`` (it decides the partition)."""
+    observation = OBSERVATION_CODEC.decode(_present(value))
+    check_observation(observation, CATALOGUE)
+    _check_key(key, observation["child_ref"])
+    return observation
+
+
+def _check_key(key: bytes | None, child_ref: str) -> None:
+    if key != child_ref.encode():
+        # The key is not echoed: a wrong key may be a raw identifier.
+        raise InvalidRecordError(
+            "key: missing or not the record's child_ref; events are keyed by child_ref",
+            field="key",
+        )

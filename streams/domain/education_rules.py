@@ -1,0 +1,279 @@
+"""Missing-from-education rules: a child's registration history in, findings out.
+
+Three books, folded by ``evaluate`` in this order:
+
+* ``DEPARTURES``: rules about one departure with no known destination, for each such departure
+  in date order (a departure confirmed as a travelling family's move is judged by
+  ``family_move`` alone, and one still waiting for its siblings by none);
+* ``HISTORY``: rules over the whole registration history;
+* ``ADJUSTMENTS``: rules that change a finding another rule made.
+
+Each rule has an id, a version, a level and the guide's words, like the combined-concern rules
+(thresholds from section 2.6 of the domain notes, as settings). Deadlines still to come are
+scheduled through the ``Context``; "today" is a parameter (the worker's injectable clock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from schemas.catalogue import LEVELS
+from streams.domain.config import Thresholds
+from streams.domain.registrations import EducationState, Pending, Registration
+from streams.domain.rulebook import Rule, RuleBook
+from streams.domain.schooldays import SchoolCalendar
+
+Directory = Callable[[str], bool]
+"""Whether a school id is near a port of entry (unknown schools are not)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One pattern found in the child's history."""
+
+    rule: Rule
+    level: str
+    indicator: str
+    """The movement indicator this finding stands for in the combined-concern evidence."""
+    anchor: Registration
+    """The event the finding hangs on (its school and local authority)."""
+    evidence: tuple[Registration, ...]
+    reason: str
+    family_move: bool = False
+
+    @property
+    def concern_event_id(self) -> str:
+        return f"edu-{self.rule.id}-{self.anchor.event_id}"
+
+
+@dataclass
+class Context:
+    """What the rules read, and the one thing they may change: the pending deadlines."""
+
+    state: EducationState
+    today: dt.date
+    calendar: SchoolCalendar
+    config: Thresholds
+    near_port: Directory
+
+    def schedule(self, kind: str, event_id: str, due: dt.date) -> None:
+        self.state.schedule(Pending(kind, event_id, due.isoformat()))
+
+    def cancel(self, event_id: str, kind: str | None = None) -> None:
+        self.state.pending = [
+            p for p in self.state.pending if not (p.event_id == event_id and kind in (None, p.kind))
+        ]
+
+
+DepartureCheck = Callable[[Context, Registration], "Finding | None"]
+HistoryCheck = Callable[[Context], "Finding | None"]
+AdjustCheck = Callable[[Context, Finding], Finding]
+DEPARTURES: RuleBook[DepartureCheck] = RuleBook("education, per departure")
+HISTORY: RuleBook[HistoryCheck] = RuleBook("education, over the history")
+ADJUSTMENTS: RuleBook[AdjustCheck] = RuleBook("education, adjustments")
+
+
+@DEPARTURES.rule(
+    "education.short_stay",
+    1,
+    "medium",
+    "A child registered at a school for a term or longer and then moved elsewhere in the UK or "
+    "abroad, in a pattern of registration and de-registration, may have been trafficked.",
+)
+def short_stay(ctx: Context, departure: Registration) -> Finding | None:
+    joined = [
+        r
+        for r in ctx.state.registrations
+        if r.kind == "registered"
+        and r.school_id == departure.school_id
+        and r.date <= departure.date
+    ]
+    if not joined:
+        return None
+    limit = ctx.config.short_registration_max_school_days
+    stay = ctx.calendar.school_days_between(
+        joined[-1].day, departure.day, departure.local_authority
+    )
+    if stay > limit:
+        return None
+    return Finding(
+        short_stay.rule,
+        short_stay.rule.level,
+        "movement.short_school_registration_then_removed",
+        departure,
+        (joined[-1], departure),
+        f"Registered at school {departure.school_id} on {joined[-1].date} and removed on "
+        f"{departure.date} after {stay} school days (a term or less, threshold {limit}) with no "
+        "known destination.",
+    )
+
+
+@DEPARTURES.rule(
+    "education.no_destination",
+    1,
+    "medium",
+    "A pupil who leaves with no known destination and appears on no other roll is a child "
+    "missing education, whom the local authority must try to find.",
+)
+def no_destination(ctx: Context, departure: Registration) -> Finding | None:
+    days = ctx.config.no_destination_school_days
+    deadline = ctx.calendar.add_school_days(departure.day, days, departure.local_authority)
+    moved_on = any(
+        r.kind == "registered"
+        and r.school_id != departure.school_id
+        and departure.day <= r.day <= deadline
+        for r in ctx.state.registrations
+    )
+    if moved_on:  # a registration in time cancels the deadline
+        ctx.cancel(departure.event_id, "no_destination")
+        return None
+    if ctx.today <= deadline:
+        ctx.schedule("no_destination", departure.event_id, deadline + dt.timedelta(days=1))
+        return None
+    return Finding(
+        no_destination.rule,
+        no_destination.rule.level,
+        "movement.unknown_destination_on_leaving",
+        departure,
+        (departure,),
+        f"Left school {departure.school_id} on {departure.date} with no known destination and "
+        f"was registered nowhere within {days} school days (by {deadline.isoformat()}).",
+    )
+
+
+@DEPARTURES.rule(
+    "education.family_move",
+    1,
+    "low",
+    "Not every child missing from education is trafficked: Gypsy, Roma, Traveller or migrant "
+    "families may go missing from school together.",
+)
+def family_move(ctx: Context, departure: Registration) -> Finding | None:
+    if departure.event_id not in ctx.state.family_moves:
+        return None
+    ctx.cancel(departure.event_id)
+    return Finding(
+        family_move.rule,
+        family_move.rule.level,
+        "movement.unknown_destination_on_leaving",
+        departure,
+        (departure,),
+        f"Left school {departure.school_id} on {departure.date} together with siblings of a "
+        "travelling family: the local authority should make its missing-education enquiries, "
+        "but a family moving together is not on its own a sign of trafficking.",
+        family_move=True,
+    )
+
+
+@HISTORY.rule(
+    "education.repeated_registration",
+    1,
+    "medium",
+    "A pattern of registration and de-registration; highly mobile children get lost between "
+    "schools and local authorities.",
+)
+def repeated_registration(ctx: Context) -> Finding | None:
+    config = ctx.config
+    joined = [r for r in ctx.state.registrations if r.kind == "registered"]
+    if not joined:
+        return None
+    window = config.repeated_registrations_window_days
+    horizon = (joined[-1].day - dt.timedelta(days=window)).isoformat()
+    recent = [r for r in joined if r.date >= horizon]
+    schools = sorted({r.school_id for r in recent})
+    authorities = sorted({r.local_authority for r in recent})
+    many_schools = len(schools) >= config.repeated_registrations_min_schools
+    if not many_schools and len(authorities) < config.repeated_registrations_min_local_authorities:
+        return None
+    return Finding(
+        repeated_registration.rule,
+        "medium" if many_schools else "low",
+        "movement.repeated_school_registrations",
+        # The earliest registration anchors the finding, so later registrations extend the
+        # same finding (one movement observation) instead of adding one per registration.
+        recent[0],
+        tuple(recent),
+        f"Registered at {len(schools)} schools in {len(authorities)} local "
+        f"{'authority' if len(authorities) == 1 else 'authorities'} within {window} days "
+        f"(thresholds: {config.repeated_registrations_min_schools} schools or "
+        f"{config.repeated_registrations_min_local_authorities} local authorities).",
+    )
+
+
+@HISTORY.rule(
+    "education.continuous_absence",
+    1,
+    "low",
+    "Schools in Wales return to the local authority every pupil with 10 or more continuous "
+    "school days of unauthorised absence (Pupil Registration (Wales) Regulations 2010 reg 12); "
+    "20 days is a ground for deletion after joint enquiries.",
+)
+def continuous_absence(ctx: Context) -> Finding | None:
+    registrations = ctx.state.registrations
+    if not registrations or registrations[-1].kind != "continuous_absence":
+        return None
+    latest = registrations[-1]
+    days = latest.absence_days or 0
+    returned = ctx.config.absence_return_school_days
+    deletion = ctx.config.absence_deletion_school_days
+    if days < returned:
+        return None
+    return Finding(
+        continuous_absence.rule,
+        "medium" if days >= deletion else "low",
+        "movement.unexplained_prolonged_absence",
+        latest,
+        (latest,),
+        f"{days} consecutive school days of unauthorised absence from school "
+        f"{latest.school_id} up to {latest.date} (returned to the local authority from "
+        f"{returned}; {deletion} raises the level).",
+    )
+
+
+@ADJUSTMENTS.rule(
+    "education.port_school",
+    1,
+    "low",
+    "Schools near ports of entry are a particular concern, but every school must be alert.",
+)
+def port_school(ctx: Context, finding: Finding) -> Finding:
+    if finding.family_move or not ctx.near_port(finding.anchor.school_id):
+        return finding
+    raised = LEVELS[min(LEVELS.index(finding.level) + 1, LEVELS.index("high"))]
+    return replace(
+        finding,
+        level=raised,
+        reason=f"{finding.reason} School {finding.anchor.school_id} is near a port of entry, "
+        "where the guide asks for particular alertness (level raised one step).",
+    )
+
+
+def evaluate(
+    state: EducationState,
+    today: dt.date,
+    calendar: SchoolCalendar,
+    config: Thresholds,
+    near_port: Directory,
+) -> list[Finding]:
+    """Every finding that holds today; also schedules the deadlines still to come."""
+    ctx = Context(state, today, calendar, config, near_port)
+    held = {
+        p.event_id for p in state.pending if p.kind == "family_window" and p.due > today.isoformat()
+    }
+    found: list[Finding] = []
+    for departure in (r for r in state.registrations if r.destination_unknown):
+        family = family_move.check(ctx, departure)
+        if family is not None:
+            found.append(family)
+        elif departure.event_id not in held:
+            found.extend(
+                finding
+                for entry in DEPARTURES
+                if entry is not family_move and (finding := entry.check(ctx, departure)) is not None
+            )
+    found.extend(f for entry in HISTORY if (f := entry.check(ctx)) is not None)
+    for adjustment in ADJUSTMENTS:
+        found = [adjustment.check(ctx, f) for f in found]
+    return found
