@@ -22,8 +22,8 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures shared with th
     kafka_servers,
     topic_factory,
     unique_name,
+    worker_env,
 )
-from tests.integration.test_worker import worker_env  # noqa: F401 - the fixture, shared
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_FLAGS = [

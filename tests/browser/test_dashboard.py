@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, expect
 
 from streams.domain.lifecycle import alert_id as alert_id_of
 from tests.integration.helpers import background, publish, safeguard, wait_for
-from tests.integration.test_worker import child, observation
+from tests.integration.records import child, observation
 
 PASSWORD = "a long test password"  # noqa: S105 - a test user's password
 
