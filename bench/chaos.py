@@ -50,7 +50,14 @@ KEY = b"partnership-key-for-chaos-runs-0123456789"
 START = dt.date(2026, 9, 7)
 #: The clock of the first two phases (the scenario's end), and of the deadline phase.
 CLOCKS = ("2027-05-20T09:00:00+00:00", "2027-08-20T09:00:00+00:00")
-INPUTS = ("OBSERVATIONS", "SCHOOL_REGISTRATIONS", "EDUCATION_SIGNALS", "FAMILY_DEPARTURES")
+INPUTS = (
+    "OBSERVATIONS",
+    "SCHOOL_REGISTRATIONS",
+    "EDUCATION_SIGNALS",
+    "FAMILY_DEPARTURES",
+    "CONCERN_SIGNALS",
+    "ALERT_ACTIONS",
+)
 
 
 @dataclass
@@ -81,6 +88,7 @@ class Run:
             "ALERT_ACTIONS": "alert-actions",
             "EDUCATION_SIGNALS": "education-signals",
             "FAMILY_DEPARTURES": "family-departures",
+            "CONCERN_SIGNALS": "concern-signals",
         }
         self.env = {
             "SAFEGUARD_KAFKA_BOOTSTRAP": self.servers,

@@ -70,7 +70,7 @@ def collect(run: Finished) -> dict[str, Any]:
     }
     signals = {
         f"{record.key.hex()}:{record.value.hex()}"
-        for name in ("EDUCATION_SIGNALS", "FAMILY_DEPARTURES")
+        for name in ("EDUCATION_SIGNALS", "FAMILY_DEPARTURES", "CONCERN_SIGNALS")
         for record in read_all(run.servers, run.topic(name))
         if b"deadline_due" not in record.value
     }

@@ -107,6 +107,9 @@ class Run:
             "SAFEGUARD_TOPIC_PARTITIONS": str(self.scale.partitions),
             "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
             "SAFEGUARD_KAFKA_BOOTSTRAP": self.servers,
+            # The generated events happen from T0 on: the worker's clock is then too, so an
+            # immediate-risk report is current and nothing has left the look-back.
+            "SAFEGUARD_CLOCK": (T0 + dt.timedelta(days=1)).isoformat(),
         }
         for topic in (
             "observations",
@@ -118,6 +121,7 @@ class Run:
             "alert_actions",
             "education_signals",
             "family_departures",
+            "concern_signals",
         ):
             env[f"SAFEGUARD_TOPIC_{topic.upper()}"] = f"{base}.{topic}"
         self.admin.create_topics(

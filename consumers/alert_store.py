@@ -21,6 +21,7 @@ from consumers.follow import CODEC, AlertConsumer
 from safeguard.kernel.db import connect_pool
 from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 from safeguard.kernel.settings import Settings
+from schemas.catalogue import LEVELS
 
 GROUP_SUFFIX = "alert-store"
 
@@ -31,21 +32,36 @@ class StoreError(SafeguardError):
 
 _VERSION = """
 INSERT INTO alert_versions (alert_id, version, level, rule_id, rule_version, raised_at, evidence,
-                            reasons, actions, payload, source)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11)
+                            reasons, actions, payload, source, status, status_reason)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12, $13)
 ON CONFLICT (alert_id, version) DO NOTHING
 """
+#: The newest version wins. A practitioner's closure never hides what came after it: a newer
+#: version that the worker marks as reopened, or with a higher level or newer evidence than
+#: the closed one (a closure the worker had not yet read), makes the alert ``reopened``.
 _CURRENT = """
 INSERT INTO alerts (alert_id, child_ref, kind, version, level, rule_id, rule_version,
                     local_authority, agencies, family_move, first_evidence_at, last_evidence_at,
-                    raised_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                    raised_at, episode_status, status_reason, reopened_after_closure,
+                    local_authorities)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (alert_id) DO UPDATE SET
+    status = CASE
+        WHEN alerts.status = 'closed' AND EXCLUDED.episode_status = 'open' AND (
+            EXCLUDED.reopened_after_closure
+            OR array_position($18::text[], EXCLUDED.level)
+               > array_position($18::text[], alerts.level)
+            OR EXCLUDED.last_evidence_at > alerts.last_evidence_at)
+        THEN 'reopened'
+        ELSE alerts.status END,
     version = EXCLUDED.version, level = EXCLUDED.level, rule_id = EXCLUDED.rule_id,
     rule_version = EXCLUDED.rule_version, local_authority = EXCLUDED.local_authority,
     agencies = EXCLUDED.agencies, family_move = EXCLUDED.family_move,
     first_evidence_at = EXCLUDED.first_evidence_at, last_evidence_at = EXCLUDED.last_evidence_at,
-    raised_at = EXCLUDED.raised_at, updated_at = now()
+    raised_at = EXCLUDED.raised_at, episode_status = EXCLUDED.episode_status,
+    status_reason = EXCLUDED.status_reason,
+    reopened_after_closure = EXCLUDED.reopened_after_closure,
+    local_authorities = EXCLUDED.local_authorities, updated_at = now()
 WHERE alerts.version < EXCLUDED.version
 """
 
@@ -73,6 +89,8 @@ def rows(
         json.dumps(alert["actions"]),
         payload,
         source,
+        alert["status"],
+        alert["status_reason"],
     )
     current = (
         alert["alert_id"],
@@ -88,6 +106,11 @@ def rows(
         min(times),
         max(times),
         alert["raised_at"],
+        alert["status"],
+        alert["status_reason"],
+        alert["reopened_after_closure"],
+        alert["local_authorities"],
+        list(LEVELS),
     )
     return version, current
 

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from producers.pseudonym import Pseudonymiser
 from producers.publisher import Publisher, derived_event_id
+from producers.retractions import RETRACTION_COLUMNS, retraction_record
 from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 
 OBSERVATION_COLUMNS = (
@@ -173,7 +174,7 @@ Convert = Callable[[Any, Pseudonymiser, dt.datetime], dict[str, Any]]
 class Importer:
     """One kind of agency file: how to read its items and how one item becomes one event."""
 
-    kind: Literal["observation", "registration"]
+    kind: Literal["observation", "registration", "retraction"]
     read: Read
     convert: Convert
 
@@ -184,6 +185,7 @@ def csv_rows(columns: tuple[str, ...]) -> Read:
 
 OBSERVATIONS = Importer("observation", csv_rows(OBSERVATION_COLUMNS), observation_from_row)
 REGISTRATIONS = Importer("registration", csv_rows(REGISTRATION_COLUMNS), registration_from_row)
+RETRACTIONS = Importer("retraction", csv_rows(RETRACTION_COLUMNS), retraction_record)
 
 
 def count(importer: Importer, path: Path) -> int:

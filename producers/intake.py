@@ -2,6 +2,7 @@
 
     POST /v1/observations           an observation, or a list of them
     POST /v1/school-registrations   a registration event, or a list of them
+    POST /v1/retractions            take back events this agency sent here, or a list of them
     GET  /health                    200 when the database and broker answer
     GET  /openapi.json, /docs       the OpenAPI document
 
@@ -17,75 +18,30 @@ and they name dependencies local to ``create_app``.)
 """
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 
 from producers.agencies import Agency, authenticate
 from producers.imports import observation_record, registration_record
+from producers.intake_models import Accepted, ObservationIn, RegistrationIn, RetractionIn
 from producers.pseudonym import Pseudonymiser, load_key
-from producers.publisher import encode_observation, encode_registration
+from producers.publisher import (
+    derived_event_id,
+    encode_observation,
+    encode_registration,
+    encode_retraction,
+    retraction_topic,
+)
 from safeguard.kernel.errors import InvalidRecordError
 from safeguard.kernel.services import pool_and_producer
 from safeguard.kernel.settings import Settings
 
 MAX_BATCH = 500
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def no_control_characters(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL, and no identifier or code needs control characters.
-        if isinstance(value, str) and _CONTROL.search(value):
-            raise ValueError("must not contain control characters")
-        return value
-
-
-class ObservationIn(_In):
-    """One observation, as an agency sends it."""
-
-    event_id: str | None = Field(default=None, min_length=1, max_length=128)
-    identifier_namespace: str = Field(max_length=32, examples=["nhs"])
-    identifier: str = Field(max_length=64, repr=False, examples=["943 476 5919"])
-    indicator: str = Field(max_length=80, examples=["health.controlling_companion"])
-    observed_at: AwareDatetime
-    local_authority: str = Field(pattern=r"^[EWSN]\d{8}$", examples=["W06000015"])
-    date_of_birth: dt.date | None = None
-    age_disputed: bool = False
-    immediate_risk: bool = False
-    source_ref: str | None = Field(default=None, max_length=128)
-    agency_id: str | None = Field(default=None, description="If given, the token's own agency.")
-
-
-class RegistrationIn(_In):
-    """One school roll change, as a school information system sends it."""
-
-    event_id: str | None = Field(default=None, min_length=1, max_length=128)
-    identifier_namespace: str = Field(default="upn", max_length=32)
-    identifier: str = Field(max_length=64, repr=False)
-    school_id: str = Field(min_length=1, max_length=32)
-    local_authority: str = Field(pattern=r"^[EWSN]\d{8}$")
-    kind: str = Field(pattern=r"^(registered|deregistered|continuous_absence)$")
-    effective_date: dt.date
-    deletion_ground: str | None = Field(default=None, max_length=40)
-    destination_school_id: str | None = Field(default=None, max_length=32)
-    absence_school_days: int | None = Field(default=None, ge=0, le=400)
-    family_identifier: str | None = Field(default=None, max_length=64, repr=False)
-    family_travelling: bool = False
-
-
-class Accepted(BaseModel):
-    event_ids: list[str]
-    duplicates: list[str] = Field(description="Event ids accepted before; not sent again.")
 
 
 def _values(item: BaseModel, agency: Agency) -> dict[str, Any]:
@@ -176,9 +132,12 @@ def create_app(settings: Settings) -> FastAPI:
             for sent in sends:
                 await sent  # the broker has acknowledged it
             await conn.executemany(
-                "INSERT INTO intake_events (event_id, agency_id, kind) VALUES ($1, $2, $3)"
-                " ON CONFLICT (agency_id, event_id) DO NOTHING",
-                [(r["event_id"], agency.agency_id, kind) for r, _ in fresh],
+                "INSERT INTO intake_events (event_id, agency_id, kind, child_ref, school_id)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agency_id, event_id) DO NOTHING",
+                [
+                    (r["event_id"], agency.agency_id, kind, r["child_ref"], r.get("school_id"))
+                    for r, _ in fresh
+                ],
             )
         return Accepted(event_ids=ids, duplicates=sorted(seen))
 
@@ -215,6 +174,77 @@ def create_app(settings: Settings) -> FastAPI:
             settings.topic_school_registrations,
             "registration",
         )
+
+    @app.post("/v1/retractions", status_code=status.HTTP_202_ACCEPTED)
+    async def post_retractions(
+        request: Request,
+        body: RetractionIn | list[RetractionIn],
+        agency: Annotated[Agency, Depends(agency_of)],
+    ) -> Accepted:
+        """Only the agency that sent an event can take it back: an id this agency did not send
+        here is refused (404) and nothing of the request is published."""
+        items = body if isinstance(body, list) else [body]
+        if len(items) > MAX_BATCH:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE, f"a batch holds at most {MAX_BATCH} events"
+            )
+        kinds = {"observation": "observation", "school_registration": "registration"}
+        now = dt.datetime.now(dt.UTC)
+        async with request.app.state.pool.acquire() as conn:
+            sent = {
+                (row["event_id"], row["kind"]): row
+                for row in await conn.fetch(
+                    "SELECT event_id, kind, child_ref, school_id FROM intake_events"
+                    " WHERE agency_id = $1 AND event_id = ANY($2) AND child_ref IS NOT NULL",
+                    agency.agency_id,
+                    [item.retracts for item in items],
+                )
+            }
+            missing = [
+                i for i, item in enumerate(items) if (item.retracts, kinds[item.of]) not in sent
+            ]
+            if missing:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND,
+                    [
+                        {
+                            "loc": ["body", i, "retracts"],
+                            "msg": f"this agency sent no {items[i].of} with that id here",
+                        }
+                        for i in missing
+                    ],
+                )
+            records = []
+            for item in items:
+                original = sent[(item.retracts, kinds[item.of])]
+                by = (
+                    {"id": agency.agency_id, "type": agency.agency_type}
+                    if item.of == "observation"
+                    else {"id": original["school_id"], "type": "school"}
+                )
+                records.append(
+                    {
+                        "event_id": item.event_id
+                        or derived_event_id("retraction", agency.agency_id, item.retracts),
+                        "child_ref": original["child_ref"],
+                        "agency": by,
+                        "retracts": item.retracts,
+                        "of": item.of,
+                        "reason": item.reason,
+                        "retracted_at": now,
+                    }
+                )
+            sends = [
+                await request.app.state.producer.send(
+                    retraction_topic(settings, r["of"]),
+                    key=r["child_ref"].encode(),
+                    value=encode_retraction(r),
+                )
+                for r in records
+            ]
+            for delivery in sends:
+                await delivery  # the broker has acknowledged it
+        return Accepted(event_ids=[r["event_id"] for r in records], duplicates=[])
 
     @app.get("/health")
     async def health(request: Request) -> dict[str, str]:

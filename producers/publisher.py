@@ -20,7 +20,7 @@ from safeguard.kernel.errors import SafeguardError
 from safeguard.kernel.settings import Settings
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
-from schemas.validation import check_observation, check_registration
+from schemas.validation import check_observation, check_registration, check_retraction
 
 
 class PublishError(SafeguardError):
@@ -43,6 +43,20 @@ def encode_registration(record: Mapping[str, Any]) -> bytes:
     return data
 
 
+def encode_retraction(record: Mapping[str, Any]) -> bytes:
+    """The record's bytes, after the same checks the worker makes of a retraction."""
+    data = EventCodec("retraction").encode(record)
+    check_retraction(record)
+    return data
+
+
+def retraction_topic(settings: Settings, of: str) -> str:
+    """A retraction travels on the topic of the event it takes back (so it is read after it)."""
+    return (
+        settings.topic_observations if of == "observation" else settings.topic_school_registrations
+    )
+
+
 def derived_event_id(*parts: str) -> str:
     """A deterministic event id, so the same source record published twice is one event."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
@@ -57,8 +71,16 @@ class Publisher:
         self._pending: list[Any] = []
 
     def publish(self, kind: str, record: Mapping[str, Any]) -> str:
-        """``observation`` or ``registration``: validate and send; return the event id."""
+        """``observation``, ``registration`` or ``retraction``: validate and send; return the
+        event id."""
+        if kind == "retraction":
+            return self.retraction(record)
         return self.observation(record) if kind == "observation" else self.registration(record)
+
+    def retraction(self, record: Mapping[str, Any]) -> str:
+        """Validate and send one retraction, on the topic of the event it takes back."""
+        topic = retraction_topic(self.settings, record["of"])
+        return self._send(topic, record, encode_retraction(record))
 
     def schools(self, records: list[tuple[bytes, bytes]]) -> None:
         """Encoded school reference records, keyed by school id, onto the schools topic."""

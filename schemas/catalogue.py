@@ -29,6 +29,8 @@ class Component(enum.StrEnum):
     EXPLOITATION = "exploitation"
     CONCERN = "concern"
     CONTEXT = "context"
+    OUTCOME = "outcome"
+    """Not an indicator: what an agency found (the child found safe); it ends a risk."""
 
 
 def _enum_symbols(event: str, *path: str) -> tuple[str, ...]:
@@ -37,6 +39,8 @@ def _enum_symbols(event: str, *path: str) -> tuple[str, ...]:
     for name in path:
         fields = node["fields"] if node.get("type") == "record" else node["items"]["fields"]
         node = next(f["type"] for f in fields if f["name"] == name)
+    if isinstance(node, list):  # a union with null: the enum is the other branch
+        node = next(branch for branch in node if branch != "null")
     if node.get("type") == "array":
         node = node["items"]
     return tuple(node["symbols"])
@@ -50,6 +54,9 @@ LEVELS = _enum_symbols("alert", "level")
 KINDS = _enum_symbols("alert", "kind")
 ACTIONS = _enum_symbols("alert", "actions")
 """Recommended actions, in the order an alert lists them."""
+STATUSES = _enum_symbols("alert", "status")
+OUTCOMES = _enum_symbols("alert_action", "outcome")
+"""The structured outcomes of a practitioner's closure."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,11 @@ class Indicator:
     def is_context(self) -> bool:
         """Context never raises an alert alone and never counts as a second agency or group."""
         return self.component is Component.CONTEXT
+
+    @property
+    def counts(self) -> bool:
+        """Whether it counts towards an alert (context and outcomes never do)."""
+        return self.component not in (Component.CONTEXT, Component.OUTCOME)
 
 
 class Catalogue(Mapping[str, Indicator]):

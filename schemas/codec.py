@@ -50,10 +50,16 @@ def header(schema: SchemaVersion) -> bytes:
 class EventCodec:
     """Encode and decode one event type (``observation``, ``alert``, ...)."""
 
-    def __init__(self, event: str, registry: SchemaRegistry | None = None) -> None:
+    def __init__(
+        self, event: str, registry: SchemaRegistry | None = None, *, version: int | None = None
+    ) -> None:
+        """``version``: write (and read into) that schema version instead of the newest."""
         self.registry = registry or default_registry()
         self.event = event
-        self.schema = self.registry.latest(event)
+        if version is None:
+            self.schema = self.registry.latest(event)
+        else:
+            self.schema = next(v for v in self.registry.versions(event) if v.version == version)
         self._header = header(self.schema)
 
     def encode(self, record: Mapping[str, Any], *, check: bool = True) -> bytes:
@@ -153,3 +159,26 @@ def _reject_naive_datetimes(value: Any, path: str) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _reject_naive_datetimes(item, f"{path}[{index}]")
+
+
+class TopicCodec:
+    """Decodes a topic that carries more than one kind of event (an event and its retractions):
+    the writer schema's fingerprint says which kind each record is."""
+
+    def __init__(self, *events: str, registry: SchemaRegistry | None = None) -> None:
+        self.codecs = {event: EventCodec(event, registry) for event in events}
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """(event, record) for ``data``; ``WrongEventError`` for a kind the topic does not carry."""
+        first = next(iter(self.codecs.values()))
+        try:
+            writer = first.writer_of(data)
+        except WrongEventError:
+            fp = data[2:HEADER_SIZE]
+            found = first.registry.by_fingerprint(fp)
+            assert found is not None, "writer_of checked the fingerprint"
+            writer = found
+        codec = self.codecs.get(writer.event)
+        if codec is None:
+            raise WrongEventError(f"expected {' or '.join(self.codecs)} data, got {writer.name}")
+        return writer.event, codec.decode(data)

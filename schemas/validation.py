@@ -27,6 +27,7 @@ MAX_LENGTH = {
     "school_id": 64,
     "destination_school_id": 64,
     "family_group_ref": 64,
+    "retracts": 128,
 }
 #: Event times and dates outside this range are typing errors, not observations: they would
 #: also break date arithmetic (an 18th birthday after year 9999).
@@ -108,3 +109,13 @@ def check_observation(record: Mapping[str, Any], catalogue: Catalogue) -> None:
             field="reported_at",
             value=record["reported_at"],
         )
+
+
+def check_retraction(record: Mapping[str, Any]) -> None:
+    """Raise ``InvalidRecordError`` naming the bad field of a retraction."""
+    check_lengths(record)
+    for name in ("event_id", "retracts"):
+        if not record[name].strip():
+            raise InvalidRecordError(f"{name}: '' is empty", field=name, value="")
+    check_child_ref(record["child_ref"])
+    check_time(record, "retracted_at")

@@ -13,12 +13,18 @@ from typing import Any
 
 from safeguard.kernel.errors import InvalidRecordError
 from schemas.catalogue import default_catalogue
-from schemas.codec import EventCodec
-from schemas.validation import check_child_ref, check_observation, check_registration
+from schemas.codec import EventCodec, TopicCodec
+from schemas.validation import (
+    check_child_ref,
+    check_observation,
+    check_registration,
+    check_retraction,
+)
 
 CATALOGUE = default_catalogue()
-OBSERVATION_CODEC = EventCodec("observation")
-REGISTRATION_CODEC = EventCodec("school_registration")
+OBSERVATIONS = TopicCodec("observation", "retraction")
+REGISTRATIONS = TopicCodec("school_registration", "retraction")
+ACTION_CODEC = EventCodec("alert_action")
 
 
 def signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
@@ -37,11 +43,51 @@ def signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
     return signal
 
 
-def registration(key: bytes | None, value: bytes | None) -> dict[str, Any]:
-    record = REGISTRATION_CODEC.decode(_present(value))
-    check_registration(record)
+def registration(key: bytes | None, value: bytes | None) -> tuple[str, dict[str, Any]]:
+    """A school roll change, or a school's retraction of one: ``(event, record)``."""
+    event, record = REGISTRATIONS.decode(_present(value))
+    if event == "retraction":
+        _check_retraction(record, "school_registration")
+    else:
+        check_registration(record)
     _check_key(key, record["child_ref"])
+    return event, record
+
+
+def action(key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    """A practitioner's action on an alert, keyed by the alert's child."""
+    record = ACTION_CODEC.decode(_present(value))
+    if not key:
+        raise InvalidRecordError("key: missing; actions are keyed by child_ref", field="key")
+    check_child_ref(key.decode(errors="replace"), field="key")
     return record
+
+
+def concern_signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    """``{"type": "deadline_due"}`` or ``{"type": "school_authority", "local_authority": ...}``."""
+    if not key:
+        raise InvalidRecordError("key: missing; signals are keyed by child_ref", field="key")
+    check_child_ref(key.decode(errors="replace"), field="key")
+    try:
+        signal = json.loads(value or b"")
+    except ValueError:
+        raise InvalidRecordError("value: not a JSON concern signal", field="value") from None
+    kinds = ("deadline_due", "school_authority")
+    if not isinstance(signal, dict) or signal.get("type") not in kinds:
+        raise InvalidRecordError("type: not deadline_due or school_authority", field="type")
+    if signal["type"] == "school_authority" and not isinstance(
+        signal.get("local_authority"), str | None
+    ):
+        raise InvalidRecordError("local_authority: not a code or null", field="local_authority")
+    return signal
+
+
+def _check_retraction(record: dict[str, Any], of: str) -> None:
+    check_retraction(record)
+    if record["of"] != of:
+        raise InvalidRecordError(
+            f"of: a retraction of a {record['of']} on the topic of {of} events", field="of"
+        )
 
 
 def _present(value: bytes | None) -> bytes:
@@ -72,12 +118,16 @@ def departure(key: bytes | None, value: bytes | None) -> list[str]:
     return departure
 
 
-def observation(key: bytes | None, value: bytes | None) -> dict[str, Any]:
-    """Decode and validate; the key must be the ``child_ref`` (it decides the partition)."""
-    observation = OBSERVATION_CODEC.decode(_present(value))
-    check_observation(observation, CATALOGUE)
-    _check_key(key, observation["child_ref"])
-    return observation
+def observation(key: bytes | None, value: bytes | None) -> tuple[str, dict[str, Any]]:
+    """An observation or an agency's retraction of one: ``(event, record)``, validated; the key
+    must be the ``child_ref`` (it decides the partition)."""
+    event, record = OBSERVATIONS.decode(_present(value))
+    if event == "retraction":
+        _check_retraction(record, "observation")
+    else:
+        check_observation(record, CATALOGUE)
+    _check_key(key, record["child_ref"])
+    return event, record
 
 
 def _check_key(key: bytes | None, child_ref: str) -> None:

@@ -47,6 +47,17 @@ child_to_deadline = app.Table(
     options=dict(ROCKSDB_OPTIONS),
 )
 
+#: child_ref -> ISO date on which the child's open concern alert may change with no new input
+#: (evidence leaving the look-back, an immediate risk passing). Only children with an open
+#: concern alert are here.
+child_to_concern_due = app.Table(
+    "child_to_concern_due",
+    default=None,
+    key_type=bytes,
+    partitions=settings.topic_partitions,
+    options=dict(ROCKSDB_OPTIONS),
+)
+
 #: family_group_ref -> recent departures of that travelling family: [child_ref, event_id, date].
 family_to_departures = app.Table(
     "family_to_departures",

@@ -23,12 +23,23 @@ alerts_education = _topic(settings.topic_alerts_education)
 deadletter = _topic(settings.topic_deadletter)
 education_signals = _topic(settings.topic_education_signals)
 family_departures = _topic(settings.topic_family_departures)
+concern_signals = _topic(settings.topic_concern_signals)
 #: One stream for the registration agent: roll changes and the signals about the same children
 #: (both keyed by child_ref and co-partitioned), so every change to a child's registration state
 #: happens in one place, on the partition's owner.
 registrations_and_signals = app.topic(
     settings.topic_school_registrations,
     settings.topic_education_signals,
+    settings.topic_alert_actions,
+    key_serializer="raw",
+    value_serializer="raw",
+)
+#: The same for the combined concern: observations and their retractions, the concern signals
+#: and practitioners' actions (each agent takes the actions on its own kind of alert).
+observations_and_signals = app.topic(
+    settings.topic_observations,
+    settings.topic_concern_signals,
+    settings.topic_alert_actions,
     key_serializer="raw",
     value_serializer="raw",
 )

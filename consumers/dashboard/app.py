@@ -25,7 +25,15 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from consumers.dashboard.actions import describe
-from consumers.dashboard.queries import KINDS, LEVELS, audit, open_alerts
+from consumers.dashboard.queries import (
+    KINDS,
+    LEVELS,
+    OUTCOMES,
+    audit,
+    finished_alerts,
+    may_see,
+    open_alerts,
+)
 from consumers.users import User, authenticate, get_user
 from safeguard.kernel.services import pool_and_producer
 from safeguard.kernel.settings import Settings
@@ -114,12 +122,14 @@ def create_app(settings: Settings) -> FastAPI:
         kind = kind if kind in KINDS else None
         async with request.app.state.pool.acquire() as conn:
             alerts = await open_alerts(conn, user, level, kind)
+            finished = await finished_alerts(conn, user)
         return TEMPLATES.TemplateResponse(
             request,
             "list.html",
             {
                 "user": user,
                 "alerts": alerts,
+                "finished": finished,
                 "level": level,
                 "kind": kind,
                 "levels": LEVELS,
@@ -149,7 +159,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def visible(conn: asyncpg.Connection, user: User, alert_id: str) -> asyncpg.Record:
         alert = await conn.fetchrow("SELECT * FROM alerts WHERE alert_id = $1", alert_id)
-        if alert is None or not (user.is_admin or alert["local_authority"] == user.local_authority):
+        if alert is None or not may_see(user, alert):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
         return alert
 
@@ -186,6 +196,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "reasons": json.loads(latest["reasons"]),
                 "actions": actions,
                 "versions": versions,
+                "outcomes": OUTCOMES,
             },
         )
 
@@ -197,6 +208,7 @@ def create_app(settings: Settings) -> FastAPI:
         *,
         assignee: str | None = None,
         reason: str | None = None,
+        outcome: str | None = None,
     ) -> Response:
         new_status = {"acknowledge": "acknowledged", "assign": "assigned", "close": "closed"}[
             action
@@ -205,14 +217,20 @@ def create_app(settings: Settings) -> FastAPI:
             alert = await visible(conn, user, alert_id)
             await conn.execute(
                 "UPDATE alerts SET status = $2, assignee = COALESCE($3, assignee),"
-                " closed_reason = COALESCE($4, closed_reason), updated_at = now()"
-                " WHERE alert_id = $1",
+                " closed_reason = COALESCE($4, closed_reason),"
+                " closure_outcome = COALESCE($5, closure_outcome),"
+                " closed_by = CASE WHEN $2 = 'closed' THEN $6 ELSE closed_by END,"
+                " closed_at = CASE WHEN $2 = 'closed' THEN now() ELSE closed_at END,"
+                " updated_at = now() WHERE alert_id = $1",
                 alert_id,
                 new_status,
                 assignee,
                 reason,
+                outcome,
+                user.username,
             )
-            await audit(conn, user, action, alert_id, assignee or reason)
+            detail = f"{outcome}: {reason}" if outcome else assignee or reason
+            await audit(conn, user, action, alert_id, detail)
         await request.app.state.producer.send_and_wait(
             settings.topic_alert_actions,
             key=alert["child_ref"].encode(),
@@ -224,6 +242,7 @@ def create_app(settings: Settings) -> FastAPI:
                     "by": user.username,
                     "assignee": assignee,
                     "reason": reason,
+                    "outcome": outcome,
                     "at": dt.datetime.now(dt.UTC),
                 }
             ),
@@ -249,8 +268,11 @@ def create_app(settings: Settings) -> FastAPI:
         alert_id: str,
         user: Current,
         reason: Annotated[str, Form(min_length=3, max_length=200)],
+        outcome: Annotated[str, Form()] = "no_further_action",
     ) -> Response:
-        return await act(request, user, alert_id, "close", reason=reason.strip())
+        if outcome not in OUTCOMES:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown outcome")
+        return await act(request, user, alert_id, "close", reason=reason.strip(), outcome=outcome)
 
     return app
 

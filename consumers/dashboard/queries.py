@@ -8,15 +8,17 @@ from typing import Any
 import asyncpg
 
 from consumers.users import User
-from schemas.catalogue import KINDS
+from schemas.catalogue import KINDS, OUTCOMES
 from schemas.catalogue import LEVELS as RISING
 
 LEVELS = tuple(reversed(RISING))
 """Most urgent first, as the list shows them."""
-__all__ = ["KINDS", "LEVELS", "audit", "open_alerts"]
+__all__ = ["KINDS", "LEVELS", "OUTCOMES", "audit", "finished_alerts", "may_see", "open_alerts"]
 
-_ROW = """alert_id, child_ref, kind, level, local_authority, agencies, first_evidence_at,
-          last_evidence_at, version, status, assignee, updated_at"""
+_ROW = """alert_id, child_ref, kind, level, local_authority, local_authorities, agencies,
+          first_evidence_at, last_evidence_at, version, status, episode_status, status_reason,
+          reopened_after_closure, closed_by, closure_outcome, closed_reason, assignee,
+          updated_at"""
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
@@ -32,13 +34,17 @@ async def open_alerts(
     kind: str | None = None,
     since: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Open alerts the user may see, most urgent first; with ``since``, only those changed."""
+    """Open alerts the user may see (their authority's, or naming it among those involved),
+    reopened ones first, then most urgent; with ``since``, every alert changed since then,
+    whatever its status, so a live list can drop those that ended, were withdrawn or closed."""
     rows = await conn.fetch(
-        f"SELECT {_ROW} FROM alerts WHERE status <> 'closed'"  # noqa: S608 - fixed column list
-        " AND ($1::text IS NULL OR local_authority = $1)"
+        f"SELECT {_ROW} FROM alerts"  # noqa: S608 - fixed column list
+        " WHERE ($1::text IS NULL OR local_authority = $1 OR $1 = ANY(local_authorities))"
         " AND ($2::text IS NULL OR level = $2) AND ($3::text IS NULL OR kind = $3)"
-        " AND ($4::timestamptz IS NULL OR updated_at > $4)"
-        " ORDER BY array_position($5::text[], level), last_evidence_at DESC LIMIT 500",
+        " AND CASE WHEN $4::timestamptz IS NULL"
+        "   THEN status <> 'closed' AND episode_status = 'open' ELSE updated_at > $4 END"
+        " ORDER BY status = 'reopened' DESC, array_position($5::text[], level),"
+        " last_evidence_at DESC LIMIT 500",
         None if user.is_admin else user.local_authority,
         level,
         kind,
@@ -46,6 +52,26 @@ async def open_alerts(
         list(LEVELS),
     )
     return [_row(r) for r in rows]
+
+
+async def finished_alerts(conn: asyncpg.Connection, user: User) -> list[dict[str, Any]]:
+    """Alerts the user may see that ended or were withdrawn in the last 30 days, newest first."""
+    rows = await conn.fetch(
+        f"SELECT {_ROW} FROM alerts"  # noqa: S608 - fixed column list
+        " WHERE ($1::text IS NULL OR local_authority = $1 OR $1 = ANY(local_authorities))"
+        " AND episode_status <> 'open' AND updated_at > now() - interval '30 days'"
+        " ORDER BY updated_at DESC LIMIT 50",
+        None if user.is_admin else user.local_authority,
+    )
+    return [_row(r) for r in rows]
+
+
+def may_see(user: User, alert: asyncpg.Record) -> bool:
+    """An administrator sees every alert; a practitioner those of their authority or naming it."""
+    return user.is_admin or user.local_authority in (
+        alert["local_authority"],
+        *alert["local_authorities"],
+    )
 
 
 async def audit(

@@ -13,6 +13,7 @@ from producers import fhir
 from producers.imports import (
     OBSERVATIONS,
     REGISTRATIONS,
+    RETRACTIONS,
     Importer,
     count,
     import_file,
@@ -188,6 +189,41 @@ def publish_registration(
         "event_id": event_id,
     }
     _publish_one(REGISTRATIONS, row)
+
+
+@publish_app.command("retraction")
+@friendly_errors
+def publish_retraction(
+    identifier_namespace: Annotated[str, typer.Option(help="The namespace the event used.")],
+    identifier: Annotated[str, typer.Option(help="The identifier the event used.")],
+    agency_type: Annotated[str, typer.Option(help="Your agency's type (school for a roll).")],
+    agency_id: Annotated[str, typer.Option(help="Your agency's id (the school's, for a roll).")],
+    retracts: Annotated[str, typer.Option(help="The event id you take back.")],
+    of: Annotated[str, typer.Option(help="observation or school_registration.")],
+    reason: Annotated[
+        str, typer.Option(help="wrong_child, wrong_details, entered_in_error or duplicate.")
+    ],
+    event_id: Annotated[str, typer.Option(help="Default: derived from the content.")] = "",
+) -> None:
+    """Take back one of your agency's own events; prints the retraction's event id."""
+    row = {
+        "identifier_namespace": identifier_namespace,
+        "identifier": identifier,
+        "agency_type": agency_type,
+        "agency_id": agency_id,
+        "retracts": retracts,
+        "of": of,
+        "reason": reason,
+        "event_id": event_id,
+    }
+    _publish_one(RETRACTIONS, row)
+
+
+@import_app.command("retractions")
+@friendly_errors
+def import_retractions(file: Annotated[Path, _file("Retractions CSV.")]) -> None:
+    """Publish a CSV of retractions (columns: see README)."""
+    run_import(RETRACTIONS, file)
 
 
 def _yes(flag: bool) -> str:

@@ -27,7 +27,8 @@ from rich.console import Console
 
 from safeguard import infra
 from safeguard.cli.common import friendly_errors
-from safeguard.kernel.errors import EXIT_FAULT, SafeguardError
+from safeguard.cli.demo_scenario import DemoError, publish_scenario
+from safeguard.kernel.errors import EXIT_FAULT
 from safeguard.kernel.settings import Settings, load_settings
 from safeguard.kernel.topics import ensure_topics
 from schemas.catalogue import LEVELS
@@ -49,10 +50,6 @@ def demo(
 ) -> None:
     """The whole pipeline on this machine with a generated scenario (Ctrl-C stops it all)."""
     raise typer.Exit(run(load_settings(), once=once, children=children, seed=seed, port=port))
-
-
-class DemoError(SafeguardError):
-    """A part of the demo did not start."""
 
 
 def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) -> int:
@@ -88,7 +85,7 @@ def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) 
             return _start(stack, parts[name], folder, env)
 
         alerts = _alert_follower(settings)
-        _publish_scenario(folder, env, children, seed)
+        publish_scenario(folder, env, children, seed)
         console.print(
             f"\n[bold]dashboard[/] http://127.0.0.1:{port}  login [bold]{DEMO_USER}[/] / "
             f"[bold]{password}[/]   intake http://127.0.0.1:{port + 1}/docs\n"
@@ -167,47 +164,6 @@ def _stop_infra(settings: Settings, started: list[str]) -> None:
     if started:
         infra.down(settings)
         console.print(f"stopped {', '.join(started)}")
-
-
-def _publish_scenario(folder: Path, env: dict[str, str], children: int, seed: int) -> None:
-    import os
-
-    subprocess.run(  # noqa: S603 - the project's own command
-        [
-            sys.executable,
-            "-m",
-            "safeguard",
-            "scenario",
-            "generate",
-            "--children",
-            str(children),
-            "--seed",
-            str(seed),
-            "--out",
-            str(folder / "scenario"),
-            "--start",
-            # The longest story spans about 250 days: start that long ago, so nothing is future.
-            (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=250)).isoformat(),
-        ],
-        check=True,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-    )
-    for kind in ("schools", "registrations", "observations"):
-        result = subprocess.run(  # noqa: S603 - the project's own command
-            [
-                sys.executable,
-                "-m",
-                "safeguard",
-                "import",
-                kind,
-                str(folder / "scenario" / f"{kind}.csv"),
-            ],
-            env={**os.environ, **env},
-            check=False,
-        )
-        if result.returncode not in (0, 1):  # 1: some rows rejected, the rest published
-            raise DemoError(f"importing {kind} failed (exit {result.returncode})")
 
 
 def _follow(

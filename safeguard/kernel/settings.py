@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         default="safeguarding.internal.family-departures.v1",
         description="Internal: deregistrations of travelling families, keyed by family_group_ref.",
     )
+    topic_concern_signals: str = Field(
+        default="safeguarding.internal.concern-signals.v1",
+        description="Internal: deadline-due and school-authority signals, keyed by child_ref.",
+    )
 
     # Stream worker
     app_id: str = Field(default="safeguard-stream", description="Faust app id and group id.")
@@ -118,6 +122,11 @@ class Settings(BaseSettings):
     )
     transition_window_days: int = Field(
         default=183, ge=0, description="Plan the transition at 18 when it is this close."
+    )
+    immediate_risk_days: int = Field(
+        default=7,
+        ge=1,
+        description="An immediate-risk report raises the level to critical for this many days.",
     )
 
     # Missing-from-education patterns (defaults: domain notes section 2.6)

@@ -31,6 +31,7 @@ TABLES = (
     "child_to_evidence",
     "child_to_registrations",
     "child_to_deadline",
+    "child_to_concern_due",
     "family_to_departures",
 )
 MS_PER_DAY = 86_400_000
@@ -67,8 +68,9 @@ def topic_specs(s: Settings) -> dict[str, TopicSpec]:
         s.topic_alerts_concern: TopicSpec(n, {}),
         s.topic_alerts_education: TopicSpec(n, {}),
         s.topic_deadletter: TopicSpec(n, kept, co_partitioned=False),
-        s.topic_alert_actions: TopicSpec(n, {}, co_partitioned=False),
+        s.topic_alert_actions: TopicSpec(n, {}),
         s.topic_education_signals: TopicSpec(n, {}),
+        s.topic_concern_signals: TopicSpec(n, {}),
         s.topic_family_departures: TopicSpec(n, {}),
         leader_topic(s): TopicSpec(1, {}, co_partitioned=False),
     }

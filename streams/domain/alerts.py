@@ -1,51 +1,57 @@
-"""Alert records of both kinds, built from the child's state and the rules' decision.
+"""What an alert of each kind says, from the child's state and the rules' decision.
 
 ``raised_at`` is the newest evidence's event time, never the wall clock, so reprocessing the
-same input gives the same bytes; ids and versions come from the lifecycle (``lifecycle.py``).
+same input gives the same bytes; ids, versions and status come from the lifecycle
+(``lifecycle.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from schemas.catalogue import ACTIONS, LEVELS
 from streams.domain.evidence import EPOCH, ChildState, to_datetime
-from streams.domain.lifecycle import AlertState
+from streams.domain.lifecycle import Content
 
 if TYPE_CHECKING:  # the rules import nothing of this module; only their types are needed
     from streams.domain.concern_rules import Decision
     from streams.domain.education_rules import Finding
 
 
-def concern_alert(
-    child_ref: str, kind: str, decision: Decision, state: ChildState
-) -> dict[str, Any]:
-    """The Alert record for the child's current combined-concern alert (episode and version)."""
-    current = state.alert(kind)
-    latest = state.evidence[-1]
-    return {
-        "alert_id": current.alert_id(child_ref, kind),
-        "version": current.version,
-        "child_ref": child_ref,
-        "kind": kind,
-        "level": decision.level,
-        "rule_id": decision.rule.id,
-        "rule_version": decision.rule.version,
-        "raised_at": to_datetime(max(e.observed_at for e in state.evidence)),
-        "local_authority": latest.local_authority,
-        "evidence": [e.to_alert() for e in state.evidence],
-        "reasons": list(decision.reasons),
-        "actions": list(decision.actions),
-        "family_move": False,
-    }
+def responsible(
+    school_authority: str | None, authorities: Sequence[str]
+) -> tuple[str, tuple[str, ...]]:
+    """The responsible local authority (the current school's, else the first in the evidence,
+    oldest first) and every other authority involved."""
+    home = school_authority or authorities[0]
+    return home, tuple(sorted(set(authorities) - {home}))
 
 
-def education_alert(
-    child_ref: str, kind: str, current: AlertState, found: Sequence[Finding]
-) -> dict[str, Any]:
-    """The education alert for the child's current episode and version."""
+def concern_content(decision: Decision, state: ChildState, change: str | None) -> Content:
+    """What the child's combined-concern alert says; ``change`` names evidence an agency took
+    back, when that is why this version differs from the last."""
+    home, others = responsible(state.school_authority, [e.local_authority for e in state.evidence])
+    status_reason = decision.status_reason
+    if change is not None:
+        status_reason = f"{change} The alert now rests on the rest of the evidence."
+    return Content(
+        level=decision.level,
+        rule_id=decision.rule.id,
+        rule_version=decision.rule.version,
+        raised_at=to_datetime(max(e.observed_at for e in state.evidence)),
+        local_authority=home,
+        local_authorities=others,
+        evidence=tuple(e.to_alert() for e in state.evidence),
+        reasons=decision.reasons,
+        actions=decision.actions,
+        status_reason=status_reason,
+    )
+
+
+def education_content(found: Sequence[Finding], school_authority: str | None) -> Content:
+    """What the child's education alert says, from the findings that hold."""
     top = max(found, key=lambda f: LEVELS.index(f.level))
     level = top.level
     actions = {"missing_education_enquiries"}
@@ -59,17 +65,15 @@ def education_alert(
         {r.event_id: r for f in found for r in f.evidence}.values(),
         key=lambda r: (r.date, r.event_id),
     )
-    return {
-        "alert_id": current.alert_id(child_ref, kind),
-        "version": current.version,
-        "child_ref": child_ref,
-        "kind": kind,
-        "level": level,
-        "rule_id": top.rule.id,
-        "rule_version": top.rule.version,
-        "raised_at": midnight(max(r.day for r in evidence)),
-        "local_authority": evidence[-1].local_authority,
-        "evidence": [
+    home, others = responsible(school_authority, [r.local_authority for r in evidence])
+    return Content(
+        level=level,
+        rule_id=top.rule.id,
+        rule_version=top.rule.version,
+        raised_at=midnight(max(r.day for r in evidence)),
+        local_authority=home,
+        local_authorities=others,
+        evidence=tuple(
             {
                 "event_id": r.event_id,
                 "agency_type": "school",
@@ -79,11 +83,11 @@ def education_alert(
                 "observed_at": midnight(r.day),
             }
             for r in evidence
-        ],
-        "reasons": [f.reason for f in found],
-        "actions": [a for a in ACTIONS if a in actions],
-        "family_move": all(f.family_move for f in found),
-    }
+        ),
+        reasons=tuple(f.reason for f in found),
+        actions=tuple(a for a in ACTIONS if a in actions),
+        family_move=all(f.family_move for f in found),
+    )
 
 
 def midnight(day: dt.date) -> dt.datetime:

@@ -1,8 +1,11 @@
-"""One observation applied to one child's state: the combined-concern step, framework-free.
+"""The combined-concern step: one input applied to one child's state, framework-free.
 
-``observe`` updates the state and says what to publish: a new alert version when new evidence
-makes a rule fire, or the current version again when the event is a duplicate (a redelivery after
-a crash may have lost the first send; the resend is byte-identical, so consumers keep one copy).
+Each input (an observation, a retraction, a practitioner's closure, a deadline that came, the
+child's school authority) updates the state, and ``settle`` says what to publish, through the
+alert lifecycle (``lifecycle.py``): a new version when what the alert says changed, the last
+version of the episode (``ended`` or ``withdrawn``) when the rules stop holding, or the current
+version again when an observation is a duplicate (a redelivery after a crash may have lost the
+first send; the resend is byte-identical, so consumers keep one copy).
 """
 
 from __future__ import annotations
@@ -15,9 +18,16 @@ from typing import Any
 
 from schemas.catalogue import Catalogue
 from streams.domain import concern_rules as rules
-from streams.domain.alerts import concern_alert
+from streams.domain.alerts import concern_content
 from streams.domain.config import Thresholds
-from streams.domain.evidence import ChildState, Evidence, Outcome, to_millis
+from streams.domain.evidence import (
+    MS_PER_DAY,
+    ChildState,
+    Evidence,
+    Outcome,
+    to_datetime,
+    to_millis,
+)
 
 KIND = "combined_concern"
 
@@ -28,15 +38,30 @@ class Result(enum.Enum):
     NO_ALERT = "no_alert"
     ADULT = "adult"
     TOO_OLD = "too_old"
+    ENDED = "ended"
+    WITHDRAWN = "withdrawn"
 
 
 @dataclass(frozen=True)
 class Step:
     result: Result
-    alert: dict[str, Any] | None = None
+    alerts: tuple[dict[str, Any], ...] = ()
+    """What to publish, in order (time catching up may add a version before the input's)."""
     changed: bool = True
     """Whether to write the state. A duplicate writes it again: after a crash the state may
     be in this worker's store and not yet in the changelog, and the replay puts it there."""
+    next_due: str | None = None
+    """ISO date on which the alert may change with no new input (evidence leaving the
+    look-back, an immediate risk passing); None when no alert is open."""
+
+    @property
+    def alert(self) -> dict[str, Any] | None:
+        """The last alert record to publish, if any."""
+        return self.alerts[-1] if self.alerts else None
+
+
+def _step(result: Result, record: dict[str, Any] | None, **more: Any) -> Step:
+    return Step(result, (record,) if record is not None else (), **more)
 
 
 def observe(
@@ -48,6 +73,7 @@ def observe(
     """Apply a decoded, validated observation to ``state``."""
     observed_at = observation["observed_at"]
     date_of_birth = observation["date_of_birth"]
+    child_ref = observation["child_ref"]
     if rules.is_adult(date_of_birth, observed_at.date(), age_disputed=observation["age_disputed"]):
         return Step(Result.ADULT, changed=False)
     item = Evidence(
@@ -66,22 +92,167 @@ def observe(
     if outcome is Outcome.ADDED and item.observed_at == state.watermark:
         state.date_of_birth = date_of_birth.isoformat() if date_of_birth else state.date_of_birth
         state.age_disputed = observation["age_disputed"]
-    decision = _assess(state, catalogue, config)
-    current = state.alert(KIND)
     if outcome is Outcome.DUPLICATE:
-        if current.is_open and decision:
-            alert = concern_alert(observation["child_ref"], KIND, decision, state)
-            return Step(Result.RESEND, alert)
-        return Step(Result.NO_ALERT)
+        return _resend(state, child_ref, catalogue, config)
+    return settle(state, child_ref, catalogue, config, withdrawn=None)
+
+
+def retract(
+    state: ChildState,
+    child_ref: str,
+    retraction: Mapping[str, Any],
+    catalogue: Catalogue,
+    config: Thresholds,
+) -> Step:
+    """An agency retracts one of its own observations: it leaves the evidence, for good."""
+    agency = retraction["agency"]
+    removed = state.retract((agency["type"], agency["id"], retraction["retracts"]))
+    if removed is None:  # not this child's, or not this agency's: nothing to withdraw
+        return Step(Result.NO_ALERT, next_due=next_due(state, catalogue, config))
+    why = (
+        f"{agency['type']} {agency['id']} retracted its {removed.indicator} of "
+        f"{to_datetime(removed.observed_at).date().isoformat()} ({retraction['reason']})."
+    )
+    return settle(state, child_ref, catalogue, config, withdrawn=why)
+
+
+def catch_up(
+    state: ChildState, child_ref: str, now: dt.datetime, catalogue: Catalogue, config: Thresholds
+) -> Step:
+    """Time passed. On or after the day the open alert may change with no new input (evidence
+    leaving the look-back, an immediate risk passing), publish what follows.
+
+    Every input to the child calls this first, and the sweep's deadline signal is this alone,
+    with the same condition, so the versions are the same whichever of the two is read first.
+    """
+    due = next_due(state, catalogue, config)
+    state.clock = max(state.clock, to_millis(now))
+    if due is None or due > now.date().isoformat():
+        return Step(Result.NO_ALERT, changed=False, next_due=due)
+    state.expire(config.lookback_days)
+    return settle(state, child_ref, catalogue, config, withdrawn=None)
+
+
+def after(
+    earlier: Step, step: Step, state: ChildState, catalogue: Catalogue, config: Thresholds
+) -> Step:
+    """``step`` preceded by what catching up with the clock published."""
+    if not earlier.changed:
+        return step
+    return Step(
+        step.result,
+        earlier.alerts + step.alerts,
+        changed=True,
+        next_due=next_due(state, catalogue, config),
+    )
+
+
+def on_school_authority(
+    state: ChildState,
+    child_ref: str,
+    authority: str | None,
+    catalogue: Catalogue,
+    config: Thresholds,
+) -> Step:
+    """The child's current school is in ``authority`` (None: the child has no school now): the
+    alert belongs to that authority from now on."""
+    if state.school_authority == authority:
+        return Step(Result.NO_ALERT, changed=False)
+    state.school_authority = authority
+    return settle(state, child_ref, catalogue, config, withdrawn=None)
+
+
+def on_action(
+    state: ChildState,
+    child_ref: str,
+    action: Mapping[str, Any],
+    catalogue: Catalogue,
+    config: Thresholds,
+) -> Step:
+    """A practitioner's action on the alert; only a closure changes what the worker does."""
+    if action["action"] != "close" or not state.alert(KIND).close(dict(action), child_ref, KIND):
+        return Step(Result.NO_ALERT, changed=False)
+    return Step(Result.NO_ALERT, next_due=next_due(state, catalogue, config))
+
+
+def settle(
+    state: ChildState,
+    child_ref: str,
+    catalogue: Catalogue,
+    config: Thresholds,
+    *,
+    withdrawn: str | None,
+) -> Step:
+    """Publish what follows from the state: a new version, or the episode's end.
+
+    ``withdrawn`` says which input removed evidence (the alert is then withdrawn, not ended, if
+    the rules stop holding).
+    """
+    current = state.alert(KIND)
+    decision = _assess(state, catalogue, config)
     if decision is None:
-        current.end()  # the evidence that made the alert has expired: the episode ends
-        return Step(Result.NO_ALERT)
-    current.advance()
-    return Step(Result.NEW_VERSION, concern_alert(observation["child_ref"], KIND, decision, state))
+        if withdrawn is not None:
+            why = f"Withdrawn: {withdrawn} Nothing left supports an alert."
+            record = current.finish(child_ref, KIND, "withdrawn", why)
+            return _step(Result.WITHDRAWN if record else Result.NO_ALERT, record)
+        record = current.finish(child_ref, KIND, "ended", _end_reason(state, catalogue, config))
+        return _step(Result.ENDED if record else Result.NO_ALERT, record)
+    content = concern_content(decision, state, withdrawn)
+    record = current.publish(child_ref, KIND, content)
+    result = Result.NEW_VERSION if record else Result.NO_ALERT
+    return _step(result, record, next_due=next_due(state, catalogue, config))
+
+
+def _resend(state: ChildState, child_ref: str, catalogue: Catalogue, config: Thresholds) -> Step:
+    current = state.alert(KIND)
+    decision = _assess(state, catalogue, config)
+    if not current.is_open or decision is None:
+        return Step(Result.NO_ALERT, next_due=next_due(state, catalogue, config))
+    content = concern_content(decision, state, None)
+    if content.digest() != current.digest:  # the current version said something else
+        return Step(Result.NO_ALERT, next_due=next_due(state, catalogue, config))
+    return _step(
+        Result.RESEND,
+        current.record(child_ref, KIND, content),
+        next_due=next_due(state, catalogue, config),
+    )
+
+
+def next_due(state: ChildState, catalogue: Catalogue, config: Thresholds) -> str | None:
+    """The day after the next moment the open alert may change with no new input."""
+    if not state.alert(KIND).is_open:
+        return None
+    moments = [e.observed_at + config.lookback_days * MS_PER_DAY for e in state.evidence]
+    moments += [
+        e.observed_at + config.immediate_risk_days * MS_PER_DAY
+        for e in state.evidence
+        if e.immediate_risk or catalogue[e.indicator].immediate_risk
+    ]
+    future = [m for m in moments if m >= state.now]
+    if not future:
+        return None
+    return (to_datetime(min(future)).date() + dt.timedelta(days=1)).isoformat()
+
+
+def _end_reason(state: ChildState, catalogue: Catalogue, config: Thresholds) -> str:
+    if rules.stale_urgent(_facts(state, catalogue), config):
+        return (
+            f"Ended: the immediate risk has passed (reported more than "
+            f"{config.immediate_risk_days} days ago, or the child was reported found safe), and "
+            "nothing else supports an alert."
+        )
+    return (
+        f"Ended: the evidence that raised this alert is more than {config.lookback_days} days "
+        "old and has left the look-back."
+    )
+
+
+def _facts(state: ChildState, catalogue: Catalogue) -> rules.Facts:
+    dob = dt.date.fromisoformat(state.date_of_birth) if state.date_of_birth else None
+    return rules.Facts.of(state.evidence, catalogue, dob, state.age_disputed, state.now)
 
 
 def _assess(state: ChildState, catalogue: Catalogue, config: Thresholds) -> rules.Decision | None:
-    dob = dt.date.fromisoformat(state.date_of_birth) if state.date_of_birth else None
-    return rules.assess(
-        state.evidence, catalogue, config, date_of_birth=dob, age_disputed=state.age_disputed
-    )
+    if not state.evidence:
+        return None
+    return rules.decide(_facts(state, catalogue), config)

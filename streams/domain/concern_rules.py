@@ -16,42 +16,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from schemas.catalogue import ACTIONS, Catalogue, Component
 from streams.domain.config import Thresholds
 from streams.domain.evidence import Evidence, to_datetime
+from streams.domain.facts import (
+    ALWAYS,
+    DUTY_TO_NOTIFY,
+    FOUND_SAFE,
+    Decision,
+    Facts,
+    Fired,
+    live_urgent,
+    stale_urgent,
+)
 from streams.domain.rulebook import Rule, RuleBook
 
-#: Specified public authorities under the Modern Slavery Act 2015 s52 duty to notify: the police
-#: and local authorities (whose social services are the social_care agencies).
-DUTY_TO_NOTIFY = frozenset({"police", "local_authority", "social_care"})
-#: What every combined-concern alert asks for, whichever rule raised it.
-ALWAYS = frozenset({"report_child_at_risk", "share_with_agencies"})
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the rules read about one child."""
-
-    evidence: Sequence[Evidence]
-    counted: Sequence[Evidence]
-    """The evidence that counts on its own (context indicators do not)."""
-    catalogue: Catalogue
-    date_of_birth: dt.date | None
-    age_disputed: bool
-
-    def component(self, component: Component) -> list[Evidence]:
-        return [e for e in self.counted if self.catalogue[e.indicator].component is component]
-
-
-@dataclass(frozen=True)
-class Fired:
-    """A rule that holds: why, and the actions it adds."""
-
-    reason: str
-    actions: frozenset[str] = frozenset()
-
+__all__ = ["FOUND_SAFE", "Decision", "Facts", "Fired", "assess", "decide", "stale_urgent"]
 
 Check = Callable[[Facts, Thresholds], "Fired | None"]
 CONCERN: RuleBook[Check] = RuleBook("combined concern")
@@ -67,19 +48,6 @@ ADULT = Rule(
 """Not in a book: it decides whether an observation is aggregated at all (``is_adult``)."""
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What the rules decided for one child."""
-
-    rule: Rule
-    """The most severe rule that fired: the alert's ``rule_id`` and ``rule_version``."""
-    level: str
-    reasons: tuple[str, ...]
-    actions: tuple[str, ...]
-    fired: tuple[Rule, ...] = ()
-    """Every rule that fired or added a note, in book order."""
-
-
 @CONCERN.rule(
     "concern.immediate_risk",
     1,
@@ -88,9 +56,7 @@ class Decision:
     "safe, call the police on 999, then children's services.",
 )
 def immediate_risk(facts: Facts, config: Thresholds) -> Fired | None:
-    urgent = [
-        e for e in facts.evidence if e.immediate_risk or facts.catalogue[e.indicator].immediate_risk
-    ]
+    urgent = live_urgent(facts, config)
     if not urgent:
         return None
     flagged = sorted({f"{e.agency_type} {e.agency_id}" for e in urgent})
@@ -163,7 +129,9 @@ def combined(facts: Facts, config: Thresholds) -> Fired | None:
     "assumed to be a victim on that factor alone.",
 )
 def context_guard(facts: Facts, config: Thresholds) -> Fired | None:
-    context = sorted({e.indicator for e in facts.evidence} - {e.indicator for e in facts.counted})
+    context = sorted(
+        {e.indicator for e in facts.evidence} - {e.indicator for e in facts.counted} - {FOUND_SAFE}
+    )
     if not context:
         return None
     return Fired(
@@ -186,17 +154,33 @@ def transition_at_18(facts: Facts, config: Thresholds) -> Fired | None:
     )
 
 
-def assess(
-    evidence: Sequence[Evidence],
-    catalogue: Catalogue,
-    config: Thresholds,
-    *,
-    date_of_birth: dt.date | None = None,
-    age_disputed: bool = False,
-) -> Decision | None:
-    """The most severe decision the child's evidence supports, or None (no alert)."""
-    counted = [e for e in evidence if not catalogue[e.indicator].is_context]
-    facts = Facts(evidence, counted, catalogue, date_of_birth, age_disputed)
+@NOTES.rule(
+    "concern.risk_passed",
+    1,
+    "low",
+    "Where there is immediate risk, call the police on 999: once the child is safe, or the "
+    "report is days old, the alert asks for what the rest of the evidence supports.",
+)
+def risk_passed(facts: Facts, config: Thresholds) -> Fired | None:
+    stale = stale_urgent(facts, config)
+    if not stale or live_urgent(facts, config):
+        return None
+    newest = max(stale, key=lambda e: e.observed_at)
+    safe = facts.found_safe_at()
+    why = (
+        f"the child was reported found safe on {to_datetime(safe).date().isoformat()}"
+        if safe is not None and safe >= newest.observed_at
+        else f"it was reported more than {config.immediate_risk_days} days ago"
+    )
+    return Fired(
+        f"The immediate risk ({_codes(stale)}) has passed: {why}. The level is what the rest of "
+        "the evidence supports.",
+        changes_status=True,
+    )
+
+
+def decide(facts: Facts, config: Thresholds) -> Decision | None:
+    """The most severe decision the facts support, or None (no alert)."""
     fired = [(e.rule, out) for e in CONCERN if (out := e.check(facts, config)) is not None]
     if not fired:
         return None
@@ -209,7 +193,21 @@ def assess(
         tuple(out.reason for _, out in fired),
         tuple(a for a in ACTIONS if a in actions),
         tuple(rule for rule, _ in fired),
+        next((out.reason for _, out in fired if out.changes_status), None),
     )
+
+
+def assess(
+    evidence: Sequence[Evidence],
+    catalogue: Catalogue,
+    config: Thresholds,
+    *,
+    date_of_birth: dt.date | None = None,
+    age_disputed: bool = False,
+) -> Decision | None:
+    """The most severe decision the child's evidence supports, or None (no alert); windows are
+    measured back from the newest evidence."""
+    return decide(Facts.of(evidence, catalogue, date_of_birth, age_disputed), config)
 
 
 def is_adult(date_of_birth: dt.date | None, on: dt.date, *, age_disputed: bool) -> bool:

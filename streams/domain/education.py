@@ -8,14 +8,14 @@ again, on a resend), and each new finding as a movement observation for the comb
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.domain.alerts import education_alert, midnight
+from streams.domain.alerts import education_content, midnight
 from streams.domain.config import Thresholds
 from streams.domain.education_rules import Directory, Finding, evaluate
+from streams.domain.evidence import EPOCH
 from streams.domain.registrations import EducationState
 from streams.domain.schooldays import SchoolCalendar
 
@@ -30,6 +30,10 @@ class EducationStep:
     concern_observations: list[dict[str, Any]] = field(default_factory=list)
     next_due: str | None = None
     new_version: bool = False
+    authority: str | None = None
+    """The local authority of the child's current school, if any."""
+    retractions: list[dict[str, Any]] = field(default_factory=list)
+    """Retractions of movement observations whose basis was withdrawn."""
 
 
 def step(
@@ -41,8 +45,14 @@ def step(
     near_port: Directory,
     *,
     resend: bool = False,
+    because: str | None = None,
 ) -> EducationStep:
-    """Re-evaluate after an event or signal; ``resend`` re-publishes an unchanged alert."""
+    """Re-evaluate after an event or signal; ``resend`` re-publishes an unchanged alert.
+
+    ``because`` describes the input (a registration, a retraction): if the findings vanish
+    because of it, the alert is withdrawn, with that as the reason, and the movement
+    observations it gave the combined concern are retracted; without it, the episode ends.
+    """
     state.pending = [p for p in state.pending if p.due > today.isoformat()]
     found = evaluate(state, today, calendar, config, near_port)
     concern = [
@@ -51,12 +61,59 @@ def step(
         if not f.family_move and f.concern_event_id not in state.injected
     ]
     state.injected.extend(o["event_id"] for o in concern)
+    state.injected_by.update({o["event_id"]: o["local_authority"] for o in concern})
+    authority = current_authority(state)
     if not found:
-        state.alert.end()
-        return EducationStep(concern_observations=concern, next_due=state.next_due())
-    changed = state.alert.advance(_digest(found))
-    alert = education_alert(child_ref, KIND, state.alert, found) if changed or resend else None
-    return EducationStep(alert, concern, state.next_due(), new_version=changed)
+        if because is None:
+            why = "Ended: the registration pattern no longer holds."
+            alert = state.alert.finish(child_ref, KIND, "ended", why)
+            return EducationStep(alert, concern, state.next_due(), authority=authority)
+        alert = state.alert.finish(
+            child_ref,
+            KIND,
+            "withdrawn",
+            f"Withdrawn: {because} This removes the basis of the alert.",
+        )
+        retractions = (
+            [
+                retraction_of(child_ref, event_id, state.injected_by.get(event_id, ""))
+                for event_id in state.injected
+            ]
+            if alert is not None
+            else []
+        )
+        return EducationStep(
+            alert, concern, state.next_due(), authority=authority, retractions=retractions
+        )
+    content = education_content(found, authority)
+    alert = state.alert.publish(child_ref, KIND, content)
+    changed = alert is not None
+    if alert is None and resend and state.alert.digest == content.digest():
+        alert = state.alert.record(child_ref, KIND, content)
+    return EducationStep(alert, concern, state.next_due(), new_version=changed, authority=authority)
+
+
+def current_authority(state: EducationState) -> str | None:
+    """The local authority of the child's current school registration, if the child has one."""
+    for registration in reversed(state.registrations):
+        if registration.kind == "deregistered":
+            return None
+        if registration.kind == "registered":
+            return registration.local_authority
+    return None
+
+
+def retraction_of(child_ref: str, event_id: str, authority: str) -> dict[str, Any]:
+    """The local authority takes back a movement observation whose finding was withdrawn."""
+    return {
+        "event_id": f"retract-{event_id}",
+        "child_ref": child_ref,
+        "agency": {"id": authority, "type": "local_authority"},
+        "retracts": event_id,
+        "of": "observation",
+        "reason": "basis_withdrawn",
+        "retracted_at": EPOCH,
+    }
 
 
 def family_members_to_notify(
@@ -93,12 +150,3 @@ def concern_observation(child_ref: str, finding: Finding) -> dict[str, Any]:
         "immediate_risk": False,
         "source_ref": None,
     }
-
-
-def _digest(found: Sequence[Finding]) -> str:
-    parts = sorted(
-        f"{f.rule.id}|{f.level}|{f.anchor.event_id}|{f.family_move}|"
-        + ",".join(r.event_id for r in f.evidence)
-        for f in found
-    )
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

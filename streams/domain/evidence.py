@@ -74,13 +74,27 @@ class ChildState:
     age_disputed: bool = False
     alerts: dict[str, AlertState] = field(default_factory=dict)
     """Current alert per alert kind."""
+    clock: int = 0
+    """The newest wall-clock time (ms) a deadline was checked at; with the watermark, the time
+    the look-back and the immediate-risk window are measured back from."""
+    school_authority: str | None = None
+    """The local authority of the child's current school registration, when one is known."""
+    retracted: list[tuple[str, str, str]] = field(default_factory=list)
+    """Evidence identities their agencies retracted: never counted again, even if resent."""
+
+    @property
+    def now(self) -> int:
+        """The time (ms) the look-back is measured back from."""
+        return max(self.watermark, self.clock)
 
     def add(self, item: Evidence, lookback_days: int) -> Outcome:
         """Add ``item`` unless duplicate or older than the look-back; expire old evidence."""
-        if any(e.identity == item.identity for e in self.evidence):
+        if item.identity in self.retracted or any(
+            e.identity == item.identity for e in self.evidence
+        ):
             return Outcome.DUPLICATE
         watermark = max(self.watermark, item.observed_at)
-        if item.observed_at < watermark - lookback_days * MS_PER_DAY:
+        if item.observed_at < max(watermark, self.clock) - lookback_days * MS_PER_DAY:
             return Outcome.TOO_OLD
         self.watermark = watermark
         self.evidence.append(item)
@@ -89,8 +103,18 @@ class ChildState:
         return Outcome.ADDED
 
     def expire(self, lookback_days: int) -> None:
-        horizon = self.watermark - lookback_days * MS_PER_DAY
+        horizon = self.now - lookback_days * MS_PER_DAY
         self.evidence = [e for e in self.evidence if e.observed_at >= horizon]
+
+    def retract(self, identity: tuple[str, str, str]) -> Evidence | None:
+        """Remove the evidence its agency retracted; None if this child has no such evidence."""
+        if identity not in self.retracted:
+            self.retracted.append(identity)
+            del self.retracted[:-200]
+        found = next((e for e in self.evidence if e.identity == identity), None)
+        if found is not None:
+            self.evidence.remove(found)
+        return found
 
     def alert(self, kind: str) -> AlertState:
         return self.alerts.setdefault(kind, AlertState())
@@ -114,10 +138,10 @@ class ChildState:
             "watermark": self.watermark,
             "date_of_birth": self.date_of_birth,
             "age_disputed": self.age_disputed,
-            "alerts": {
-                kind: {"episode": a.episode, "version": a.version, "digest": a.digest}
-                for kind, a in self.alerts.items()
-            },
+            "alerts": {kind: a.to_json() for kind, a in self.alerts.items()},
+            "clock": self.clock,
+            "school_authority": self.school_authority,
+            "retracted": [list(r) for r in self.retracted],
         }
 
     @classmethod
@@ -129,7 +153,10 @@ class ChildState:
             watermark=data["watermark"],
             date_of_birth=data["date_of_birth"],
             age_disputed=data["age_disputed"],
-            alerts={k: AlertState(**v) for k, v in data["alerts"].items()},
+            alerts={k: AlertState.from_json(v) for k, v in data["alerts"].items()},
+            clock=data.get("clock", 0),
+            school_authority=data.get("school_authority"),
+            retracted=[(r[0], r[1], r[2]) for r in data.get("retracted", ())],
         )
 
 

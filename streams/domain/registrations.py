@@ -61,6 +61,12 @@ class EducationState:
     """Departure event ids confirmed as part of a family moving together."""
     injected: list[str] = field(default_factory=list)
     """Ids of movement observations already published for the combined concern."""
+    injected_by: dict[str, str] = field(default_factory=dict)
+    """The local authority each of those observations was published as."""
+    retracted: list[tuple[str, str]] = field(default_factory=list)
+    """(school_id, event_id) of registrations their school retracted: never counted again."""
+    authority_sent: str | None = None
+    """The current school's authority as last told to the combined concern."""
     alert: AlertState = field(default_factory=AlertState)
 
     def holds(self, school_id: str, event_id: str) -> bool:
@@ -69,13 +75,30 @@ class EducationState:
 
     def add(self, item: Registration, keep_days: int) -> bool:
         """Add ``item`` unless it is a duplicate; drop events older than ``keep_days``."""
-        if self.holds(item.school_id, item.event_id):
+        if (
+            self.holds(item.school_id, item.event_id)
+            or (item.school_id, item.event_id) in self.retracted
+        ):
             return False
         self.registrations.append(item)
         self.registrations.sort(key=lambda r: (r.date, r.event_id))
         horizon = (self.registrations[-1].day - dt.timedelta(days=keep_days)).isoformat()
         self.registrations = [r for r in self.registrations if r.date >= horizon]
         return True
+
+    def retract(self, school_id: str, event_id: str) -> Registration | None:
+        """Remove a registration event its school retracted; None if there is no such event."""
+        if (school_id, event_id) not in self.retracted:
+            self.retracted.append((school_id, event_id))
+            del self.retracted[:-200]
+        found = next(
+            (r for r in self.registrations if (r.school_id, r.event_id) == (school_id, event_id)),
+            None,
+        )
+        if found is not None:
+            self.registrations.remove(found)
+            self.pending = [p for p in self.pending if p.event_id != event_id]
+        return found
 
     def schedule(self, pending: Pending) -> None:
         if pending not in self.pending:
@@ -85,10 +108,16 @@ class EducationState:
         return min((p.due for p in self.pending), default=None)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["registrations"] = [list(asdict(r).values()) for r in self.registrations]
-        data["pending"] = [list(asdict(p).values()) for p in self.pending]
-        return data
+        return {
+            "registrations": [list(asdict(r).values()) for r in self.registrations],
+            "pending": [list(asdict(p).values()) for p in self.pending],
+            "family_moves": list(self.family_moves),
+            "injected": list(self.injected),
+            "injected_by": dict(self.injected_by),
+            "retracted": [list(r) for r in self.retracted],
+            "authority_sent": self.authority_sent,
+            "alert": self.alert.to_json(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> EducationState:
@@ -99,7 +128,10 @@ class EducationState:
             pending=[Pending(*row) for row in data["pending"]],
             family_moves=list(data["family_moves"]),
             injected=list(data["injected"]),
-            alert=AlertState(**data["alert"]),
+            injected_by=dict(data.get("injected_by", {})),
+            retracted=[(r[0], r[1]) for r in data.get("retracted", ())],
+            authority_sent=data.get("authority_sent"),
+            alert=AlertState.from_json(data["alert"]),
         )
 
 

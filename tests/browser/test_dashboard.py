@@ -7,6 +7,7 @@ without a reload; the practitioner opens it and acknowledges it; the audit trail
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import socket
 import subprocess
@@ -20,9 +21,11 @@ from playwright.sync_api import Browser, expect
 
 from streams.domain.lifecycle import alert_id as alert_id_of
 from tests.integration.helpers import background, publish, safeguard, wait_for
-from tests.integration.records import child, observation
+from tests.integration.records import T0, child, observation
 
 PASSWORD = "a long test password"  # noqa: S105 - a test user's password
+
+CLOCK = (T0 + dt.timedelta(days=3)).isoformat()
 
 
 def free_port() -> int:
@@ -68,7 +71,11 @@ def test_a_practitioner_sees_an_alert_arrive_opens_it_and_acknowledges_it(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with (
-        background(safeguard("worker"), worker_env, tmp_path / "worker.log"),
+        # The worker's clock is the day after the observations: the police report's immediate
+        # risk is current (it falls back after seven days).
+        background(
+            safeguard("worker"), {**worker_env, "SAFEGUARD_CLOCK": CLOCK}, tmp_path / "worker.log"
+        ),
         background(safeguard("alert-store"), worker_env, tmp_path / "store.log"),
         background(
             safeguard("dashboard", "--port", str(port)), worker_env, tmp_path / "dashboard.log"

@@ -181,7 +181,7 @@ def test_acknowledge_assign_and_close_are_stored_audited_and_published(
     assert [(a["action"], a["detail"]) for a in audit] == [
         ("acknowledge", None),
         ("assign", "duty team"),
-        ("close", "referred to MASH"),
+        ("close", "no_further_action: referred to MASH"),
     ]
     assert alert_id not in client.get("/").text
     actions = TopicReader(kafka_servers, world["settings"].topic_alert_actions)

@@ -107,6 +107,7 @@ def test_a_broker_that_goes_away_and_returns_loses_no_alert(
                 "ALERT_ACTIONS",
                 "EDUCATION_SIGNALS",
                 "FAMILY_DEPARTURES",
+                "CONCERN_SIGNALS",
             )
         },
     }

@@ -246,3 +246,42 @@ def test_fuzzed_requests_never_cause_a_server_error(intake: dict[str, Any]) -> N
             case.validate_response(response, checks=[not_a_server_error])
 
         no_server_error()
+
+
+def test_only_the_sending_agency_can_retract_and_its_retraction_withdraws_the_alert(
+    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    mine, theirs = f"hb-{uuid.uuid4()}", f"police-{uuid.uuid4()}"
+    police = {**OBSERVATION, "event_id": theirs, "indicator": "control.long_working_hours"}
+    assert post(intake, "/v1/observations", {**OBSERVATION, "event_id": mine}).status_code == 202
+    assert post(intake, "/v1/observations", police, intake["police"]).status_code == 202
+    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    log = tmp_path / "worker.log"
+    with background(safeguard("worker", "-l", "info"), worker_env, log):
+        wait_for(alerts.poll, 120, "the combined concern", log)
+        retraction = {"retracts": mine, "of": "observation", "reason": "wrong_child"}
+        refused = post(intake, "/v1/retractions", retraction, intake["police"])
+        assert refused.status_code == 404
+        assert refused.json() == {
+            "detail": [
+                {
+                    "loc": ["body", 0, "retracts"],
+                    "msg": "this agency sent no observation with that id here",
+                }
+            ]
+        }
+        accepted = post(intake, "/v1/retractions", retraction)
+        assert accepted.status_code == 202
+        wait_for(lambda: len(alerts.poll()) >= 2, 60, "the withdrawn version", log)
+    first, withdrawn = [EventCodec("alert").decode(r.value) for r in alerts.records]
+    assert (first["version"], first["rule_id"], first["status"]) == (1, "concern.combined", "open")
+    assert (withdrawn["alert_id"], withdrawn["version"], withdrawn["status"]) == (
+        first["alert_id"],
+        2,
+        "withdrawn",
+    )
+    assert withdrawn["status_reason"] == (
+        f"Withdrawn: health {intake['health']} retracted its health.controlling_companion of "
+        "2026-11-03 (wrong_child). Nothing left supports an alert."
+    )
+    alerts.close()

@@ -60,7 +60,12 @@ def test_a_generated_scenario_raises_the_expected_alerts_and_no_others(
             c for c, a in alerts.items() if a["level"] in ("high", "critical")
         } and all(
             consumed_all(kafka_servers, group, worker_env[f"SAFEGUARD_TOPIC_{name}"])
-            for name in ("OBSERVATIONS", "SCHOOL_REGISTRATIONS", "EDUCATION_SIGNALS")
+            for name in (
+                "OBSERVATIONS",
+                "SCHOOL_REGISTRATIONS",
+                "EDUCATION_SIGNALS",
+                "CONCERN_SIGNALS",
+            )
         )
 
     with background(safeguard("worker"), env, log):

@@ -87,10 +87,21 @@ def test_observation_bytes_match_apache_avro_java(observation: dict[str, Any]) -
 
 
 def test_alert_bytes_match_apache_avro_java() -> None:
-    codec = EventCodec("alert")
+    codec = EventCodec("alert", version=1)  # the version the Java bytes were written with
     assert codec.encode(ALERT).hex() == JAVA_ALERT
     assert codec.encode(ALERT, check=False).hex() == JAVA_ALERT
     assert codec.decode(bytes.fromhex(JAVA_ALERT)) == ALERT
+
+
+def test_a_version_1_alert_reads_as_an_open_version_2_alert() -> None:
+    assert EventCodec("alert").decode(bytes.fromhex(JAVA_ALERT)) == {
+        **ALERT,
+        "status": "open",
+        "status_reason": None,
+        "reopened_after_closure": False,
+        "closure": None,
+        "local_authorities": [],
+    }
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,15 @@ from safeguard.kernel.errors import CompatibilityError, SchemaError
 from schemas.codec import EventCodec
 from schemas.registry import SCHEMA_DIR, SchemaRegistry, default_registry, load_schema
 
-EVENTS = ["alert", "alert_action", "dead_letter", "observation", "school", "school_registration"]
+EVENTS = [
+    "alert",
+    "alert_action",
+    "dead_letter",
+    "observation",
+    "retraction",
+    "school",
+    "school_registration",
+]
 
 
 def test_shipped_schemas_are_all_found_and_fully_compatible() -> None:

@@ -9,7 +9,7 @@ from unittest.mock import AsyncMock
 import pytest
 
 from schemas.codec import EventCodec
-from streams import agents
+from streams import agents, guard, tables, topics
 from streams.app import app
 from tests.unit.streams.domain.test_concern import CHILD, HEALTH, POLICE, SCHOOL
 from tests.unit.streams.sends import delivered, handled
@@ -22,10 +22,10 @@ async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Async
     app.finalize()
     app.flow_control.resume()
     mocks = {"alerts": delivered(), "deadletter": delivered()}
-    monkeypatch.setattr(agents.alerts_concern, "send", mocks["alerts"])
-    monkeypatch.setattr(agents.deadletter, "send", mocks["deadletter"])
-    agents.counters.clear()
-    agents.child_to_evidence.data.clear()
+    monkeypatch.setattr(topics.alerts_concern, "send", mocks["alerts"])
+    monkeypatch.setattr(topics.deadletter, "send", mocks["deadletter"])
+    guard.counters.clear()
+    tables.child_to_evidence.data.clear()
     yield mocks
 
 
@@ -43,7 +43,7 @@ async def test_agent_raises_one_alert_then_a_version_for_new_evidence(
     alerts = [EventCodec("alert").decode(c.kwargs["value"]) for c in sent["alerts"].await_args_list]
     assert [(a["version"], a["level"]) for a in alerts] == [(1, "high"), (2, "high"), (2, "high")]
     assert {c.kwargs["key"] for c in sent["alerts"].await_args_list} == {CHILD.encode()}
-    assert agents.counters == {"no_alert": 1, "new_version": 2, "resend": 1}
+    assert guard.counters == {"no_alert": 1, "new_version": 2, "resend": 1}
     sent["deadletter"].assert_not_awaited()
 
 
@@ -90,5 +90,5 @@ async def test_bad_input_is_dead_lettered_whole_and_the_agent_carries_on(
     assert (record["payload"], record["key"]) == (value, key)
     assert (record["error_kind"], record["error_message"]) == (error_kind, message)
     assert record["consumer"] == "worker.aggregate_observations"
-    assert agents.counters["dead_letter"] == 1
+    assert guard.counters["dead_letter"] == 1
     assert sent["alerts"].await_count == 1

@@ -12,7 +12,7 @@ import pytest
 
 from safeguard.kernel.errors import InvalidRecordError
 from schemas.codec import EventCodec
-from streams import agents, decode
+from streams import agents, decode, handlers, tables, topics
 from streams.app import app, settings
 from streams.domain import clock
 from tests.unit.streams.domain.test_education import CHILD, MON, reg
@@ -36,13 +36,15 @@ async def sent(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[dict[str, Async
     app.finalize()
     app.flow_control.resume()
     agents.directory.ready.set()
-    mocks = {name: delivered() for name in ("alerts", "signals", "observations", "family", "dead")}
-    monkeypatch.setattr(agents.alerts_education, "send", mocks["alerts"])
-    monkeypatch.setattr(agents.education_signals, "send", mocks["signals"])
-    monkeypatch.setattr(agents.observations, "send", mocks["observations"])
-    monkeypatch.setattr(agents.family_departures, "send", mocks["family"])
-    monkeypatch.setattr(agents.deadletter, "send", mocks["dead"])
-    for table in (agents.child_to_registrations, agents.child_to_deadline):
+    names = ("alerts", "signals", "observations", "family", "dead", "concern")
+    mocks = {name: delivered() for name in names}
+    monkeypatch.setattr(topics.alerts_education, "send", mocks["alerts"])
+    monkeypatch.setattr(topics.education_signals, "send", mocks["signals"])
+    monkeypatch.setattr(topics.observations, "send", mocks["observations"])
+    monkeypatch.setattr(topics.family_departures, "send", mocks["family"])
+    monkeypatch.setattr(topics.deadletter, "send", mocks["dead"])
+    monkeypatch.setattr(topics.concern_signals, "send", mocks["concern"])
+    for table in (tables.child_to_registrations, tables.child_to_deadline):
         table.data.clear()
     yield mocks
 
@@ -74,18 +76,18 @@ async def test_a_deadline_fires_from_the_sweep_with_no_further_registration(
     key = CHILD.encode()
     async with agents.track_registrations.test_context() as agent:
         await put(agent, REGISTRATIONS.encode(reg("d", "deregistered", MON)), REG_TOPIC)
-        assert agents.child_to_deadline[key] == "2026-01-20"
+        assert tables.child_to_deadline[key] == "2026-01-20"
         await agents.sweep_deadlines()
         sent["signals"].assert_not_awaited()  # not due yet
 
         at[0] = dt.datetime(2026, 1, 20, 7, tzinfo=dt.UTC)
         await agents.sweep_deadlines()
         (call,) = sent["signals"].await_args_list
-        assert call.kwargs == {"key": key, "value": agents.DEADLINE_DUE}
+        assert call.kwargs == {"key": key, "value": handlers.DEADLINE_DUE}
 
-        await put(agent, agents.DEADLINE_DUE, SIGNAL_TOPIC)
+        await put(agent, handlers.DEADLINE_DUE, SIGNAL_TOPIC)
         # A second signal (another worker's sweep, a standby copy) changes nothing.
-        await put(agent, agents.DEADLINE_DUE, SIGNAL_TOPIC)
+        await put(agent, handlers.DEADLINE_DUE, SIGNAL_TOPIC)
 
     (alert_call,) = sent["alerts"].await_args_list
     alert = ALERTS.decode(alert_call.kwargs["value"])
@@ -94,7 +96,7 @@ async def test_a_deadline_fires_from_the_sweep_with_no_further_registration(
         "medium",
         1,
     )
-    assert key not in agents.child_to_deadline
+    assert key not in tables.child_to_deadline
     (observation_call,) = sent["observations"].await_args_list
     observation = EventCodec("observation").decode(observation_call.kwargs["value"])
     assert observation["indicator"] == "movement.unknown_destination_on_leaving"
@@ -111,7 +113,7 @@ async def test_a_registration_in_time_cancels_the_deadline(
             reg("n", "registered", MON + dt.timedelta(days=3), school="6819999"),
         ):
             await put(agent, REGISTRATIONS.encode(record), REG_TOPIC)
-    assert key not in agents.child_to_deadline
+    assert key not in tables.child_to_deadline
     at[0] = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     await agents.sweep_deadlines()
     sent["signals"].assert_not_awaited()

@@ -1,10 +1,11 @@
 """The worker's handlers over a generated scenario, with no broker: the exact alert bytes.
 
 A change of structure must not change one byte of what the worker publishes for the same
-input. This test feeds a deterministic scenario (schools, registrations, observations, then
-the education deadlines at a later clock) through the real handlers, with plain dicts for the
-tables and a queue for the topics, and compares a digest of every record published, in order,
-with the digest recorded when the code was last meant to change its output.
+input. This test feeds a deterministic scenario (schools, then registrations and observations
+in time order, each read an hour after it happened, then the deadlines at two later clocks)
+through the real handlers, with plain dicts for the tables and a queue for the topics, and
+compares a digest of every record published, in order, with the digest recorded when the code
+was last meant to change its output.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -30,7 +30,7 @@ from producers.pseudonym import Pseudonymiser
 from producers.publisher import encode_observation, encode_registration
 from producers.scenario import generate, write
 from producers.schools import read_schools
-from streams import agents, topics
+from streams import handlers, topics
 from streams.app import settings
 from streams.domain import clock
 from streams.guard import Effects
@@ -43,13 +43,14 @@ LATER = dt.datetime(2027, 8, 20, 9, tzinfo=dt.UTC)
 #: Records published per topic, and the digest of every published record in order. Change them
 #: only with a change meant to change what the worker publishes, and say so in its commit.
 EXPECTED_COUNTS = {
-    "alerts_concern": 137,
-    "alerts_education": 219,
+    "alerts_concern": 204,
+    "alerts_education": 234,
+    "concern_signals": 344,
     "education_signals": 50,
     "family_departures": 50,
-    "observations": 256,
+    "observations": 156,
 }
-EXPECTED_DIGEST = "d76279258a4f6757605d6b5361661027d1f82a66a0c3728596edcc515308cc0c"
+EXPECTED_DIGEST = "9f8ecdcd7799b641a12d30ef308e32695fcb298b6bbf7b2154fd27d821d168ed"
 
 
 class World:
@@ -58,19 +59,26 @@ class World:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.tables: dict[str, dict[bytes, Any]] = {}
         self.names: dict[int, str] = {}
-        for name in ("child_to_evidence", "child_to_registrations", "child_to_deadline"):
+        for name in (
+            "child_to_evidence",
+            "child_to_registrations",
+            "child_to_deadline",
+            "child_to_concern_due",
+            "family_to_departures",
+        ):
             self._table(monkeypatch, name)
-        self._table(monkeypatch, "family_to_departures")
         self.handlers = {
-            "observations": agents.handle_observation,
-            "registrations": agents.handle_registration,
-            "education_signals": agents.handle_registration,
-            "family_departures": agents.handle_departure,
+            "observations": handlers.handle_observation,
+            "concern_signals": handlers.handle_observation,
+            "registrations": handlers.handle_registration,
+            "education_signals": handlers.handle_registration,
+            "family_departures": handlers.handle_departure,
         }
         self.topics = {
             "observations": topics.observations,
             "education_signals": topics.education_signals,
             "family_departures": topics.family_departures,
+            "concern_signals": topics.concern_signals,
             "alerts_concern": topics.alerts_concern,
             "alerts_education": topics.alerts_education,
             "deadletter": topics.deadletter,
@@ -83,7 +91,7 @@ class World:
     def _table(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         table: dict[bytes, Any] = {}
         self.tables[name] = table
-        monkeypatch.setattr(agents, name, table)
+        monkeypatch.setattr(handlers, name, table)
 
     def feed(self, topic: str, key: bytes, value: bytes) -> None:
         self.queue.append((topic, key, value))
@@ -96,6 +104,7 @@ class World:
             real = {
                 "registrations": settings.topic_school_registrations,
                 "education_signals": settings.topic_education_signals,
+                "concern_signals": settings.topic_concern_signals,
             }.get(topic, topic)
             message = SimpleNamespace(
                 topic=real, partition=0, offset=self.offset, key=key, value=value
@@ -117,22 +126,32 @@ class World:
 
     def sweep(self) -> None:
         today = clock.today().isoformat()
-        due = sorted(
-            k for k, when in self.tables["child_to_deadline"].items() if when and when <= today
-        )
-        for key in due:
-            self.feed("education_signals", key, agents.DEADLINE_DUE)
+        for table, topic in (
+            ("child_to_deadline", "education_signals"),
+            ("child_to_concern_due", "concern_signals"),
+        ):
+            due = sorted(k for k, when in self.tables[table].items() if when and when <= today)
+            for key in due:
+                self.feed(topic, key, handlers.DEADLINE_DUE)
 
 
-def scenario_records(folder: Path) -> Iterator[tuple[str, bytes, bytes]]:
+def scenario_records(folder: Path) -> list[tuple[dt.datetime, str, bytes, bytes]]:
+    """Every source record with the moment it is read: an hour after it happened, as a live
+    system reads them (a school's roll change at 4 pm on its day)."""
     paths = write(generate(300, 3, dt.date(2026, 9, 7)), folder)
     pseudonyms = Pseudonymiser(KEY)
+    found = []
     for _, row in rows(paths["registrations"], REGISTRATION_COLUMNS):
         record = registration_from_row(row, pseudonyms, NOW)
-        yield "registrations", record["child_ref"].encode(), encode_registration(record)
+        day = dt.datetime.combine(record["effective_date"], dt.time(16), tzinfo=dt.UTC)
+        value = encode_registration(record)
+        found.append((day, "registrations", record["child_ref"].encode(), value))
     for _, row in rows(paths["observations"], OBSERVATION_COLUMNS):
         record = observation_from_row(row, pseudonyms, NOW)
-        yield "observations", record["child_ref"].encode(), encode_observation(record)
+        value = encode_observation(record)
+        found.append((record["observed_at"], "observations", record["child_ref"].encode(), value))
+    hour = dt.timedelta(hours=1)
+    return [(when + hour, *rest) for when, *rest in sorted(found, key=lambda r: r[0])]
 
 
 def test_the_worker_publishes_the_same_bytes_for_the_same_input(
@@ -143,12 +162,14 @@ def test_the_worker_publishes_the_same_bytes_for_the_same_input(
     directory = SchoolDirectory()
     for key, value in read_schools(paths["schools"]).records:
         directory.apply(key, value)
-    monkeypatch.setattr(agents, "directory", directory)
+    monkeypatch.setattr(handlers, "directory", directory)
     moment = [NOW]
     clock.set_clock(lambda: moment[0])
     try:
-        for topic, key, value in scenario_records(tmp_path / "scenario"):
+        for when, topic, key, value in scenario_records(tmp_path / "scenario"):
+            moment[0] = when
             world.feed(topic, key, value)
+        moment[0] = NOW
         world.sweep()
         moment[0] = LATER
         world.sweep()

@@ -119,7 +119,19 @@ def test_expired_evidence_ends_the_episode_and_a_new_alert_gets_a_new_id() -> No
     state = ChildState()
     *_, old = run(state, SCHOOL, HEALTH)
     (quiet,) = run(state, obs("e4", "say_behave.mood_swings", day=400))
-    assert quiet.result is Result.NO_ALERT
+    assert quiet.result is Result.ENDED
+    ended = quiet.alert
+    assert (ended["alert_id"], ended["version"], ended["status"], ended["actions"]) == (
+        old.alert["alert_id"],
+        old.alert["version"] + 1,
+        "ended",
+        [],
+    )
+    assert ended["evidence"] == old.alert["evidence"]
+    assert ended["status_reason"] == (
+        "Ended: the evidence that raised this alert is more than 365 days old and has left the "
+        "look-back."
+    )
     assert [e.event_id for e in state.evidence] == ["e4"]
     (fresh,) = run(state, obs("e5", "say_behave.no_peer_friends", "health:hb1", day=401))
     assert (
