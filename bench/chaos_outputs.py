@@ -10,11 +10,11 @@ from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
 from safeguard.kernel.topics import TABLES
-from schemas.codec import EventCodec
+from schemas.codec import EventCodec, TopicCodec
 
 ALERTS = EventCodec("alert")
 DEAD_LETTERS = EventCodec("dead_letter")
-OBSERVATIONS = EventCodec("observation")
+OBSERVATIONS = TopicCodec("observation", "retraction")
 
 
 class Finished(Protocol):
@@ -74,10 +74,10 @@ def collect(run: Finished) -> dict[str, Any]:
         for record in read_all(run.servers, run.topic(name))
         if b"deadline_due" not in record.value
     }
-    movements = {
+    movements = {  # the education findings' observations, and their retractions
         record.value.hex()
         for record in read_all(run.servers, run.topic("OBSERVATIONS"))
-        if OBSERVATIONS.decode(record.value)["event_id"].startswith("edu-")
+        if OBSERVATIONS.decode(record.value)[1]["event_id"].startswith(("edu-", "retract-edu-"))
     }
     state: dict[str, str] = {}
     for table in TABLES:

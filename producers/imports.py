@@ -108,7 +108,7 @@ def observation_record(
         "indicator": values["indicator"],
         "agency": {"id": values["agency_id"], "type": values["agency_type"]},
         "observed_at": observed_at,
-        "reported_at": max(reported_at, observed_at),
+        "reported_at": reported_at,
         "local_authority": values["local_authority"],
         "date_of_birth": values.get("date_of_birth"),
         "age_disputed": bool(values.get("age_disputed")),
@@ -199,9 +199,12 @@ def import_file(
     publisher: Publisher,
     pseudonyms: Pseudonymiser,
     progress: Callable[[], None] = lambda: None,
+    now: dt.datetime | None = None,
 ) -> ImportSummary:
-    """Convert, validate and publish each item of ``path``; bad items are rejected, not fatal."""
-    now = dt.datetime.now(dt.UTC)
+    """Convert, validate and publish each item of ``path``; bad items are rejected, not fatal.
+
+    ``now`` is when the items are reported (default: the real time)."""
+    now = now or dt.datetime.now(dt.UTC)
     return import_rows(
         importer.read(path),
         lambda item: importer.convert(item, pseudonyms, now),

@@ -153,7 +153,7 @@ def create_app(settings: Settings) -> FastAPI:
             agency,
             items,
             observation_record,
-            encode_observation,
+            lambda record: encode_observation(record, settings.future_tolerance),
             settings.topic_observations,
             "observation",
         )
@@ -170,7 +170,7 @@ def create_app(settings: Settings) -> FastAPI:
             agency,
             items,
             registration_record,
-            encode_registration,
+            lambda record: encode_registration(record, settings.future_tolerance),
             settings.topic_school_registrations,
             "registration",
         )

@@ -8,6 +8,7 @@ duplicates a record. ``flush`` waits for the broker's acknowledgement of everyth
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +21,12 @@ from safeguard.kernel.errors import SafeguardError
 from safeguard.kernel.settings import Settings
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
-from schemas.validation import check_observation, check_registration, check_retraction
+from schemas.validation import (
+    FUTURE_TOLERANCE,
+    check_observation,
+    check_registration,
+    check_retraction,
+)
 
 
 class PublishError(SafeguardError):
@@ -29,17 +35,21 @@ class PublishError(SafeguardError):
     retriable = True
 
 
-def encode_observation(record: Mapping[str, Any]) -> bytes:
-    """The record's bytes, after schema, pseudonym and catalogue checks."""
+def encode_observation(
+    record: Mapping[str, Any], tolerance: dt.timedelta = FUTURE_TOLERANCE
+) -> bytes:
+    """The record's bytes, after schema, pseudonym, catalogue and time checks."""
     data = EventCodec("observation").encode(record)
-    check_observation(record, default_catalogue())
+    check_observation(record, default_catalogue(), tolerance=tolerance)
     return data
 
 
-def encode_registration(record: Mapping[str, Any]) -> bytes:
+def encode_registration(
+    record: Mapping[str, Any], tolerance: dt.timedelta = FUTURE_TOLERANCE
+) -> bytes:
     """The record's bytes, after the same checks the worker makes of a registration."""
     data = EventCodec("school_registration").encode(record)
-    check_registration(record)
+    check_registration(record, tolerance=tolerance)
     return data
 
 
@@ -91,13 +101,13 @@ class Publisher:
 
     def observation(self, record: Mapping[str, Any]) -> str:
         """Validate and send one observation; return its event id."""
-        return self._send(self.settings.topic_observations, record, encode_observation(record))
+        data = encode_observation(record, self.settings.future_tolerance)
+        return self._send(self.settings.topic_observations, record, data)
 
     def registration(self, record: Mapping[str, Any]) -> str:
         """Validate and send one school registration event; return its event id."""
-        return self._send(
-            self.settings.topic_school_registrations, record, encode_registration(record)
-        )
+        data = encode_registration(record, self.settings.future_tolerance)
+        return self._send(self.settings.topic_school_registrations, record, data)
 
     def _send(self, topic: str, record: Mapping[str, Any], data: bytes) -> str:
         future = self.producer.send(topic, key=record["child_ref"].encode(), value=data)

@@ -1,9 +1,8 @@
 """A synthetic, realistic multi-agency timeline, deterministic for a seed.
 
-``safeguard scenario generate --children N --seed S --out DIR`` writes three files in the import
-formats (``schools.csv``, ``observations.csv``, ``registrations.csv``) and ``profiles.csv``
-(which child was given which story, for checking what the pipeline raised). Every identifier is
-synthetic: NHS numbers from the 999 range the NHS keeps for testing, with valid check digits.
+``safeguard scenario generate`` writes the import formats (``schools.csv``, ``observations.csv``,
+``registrations.csv``) and ``profiles.csv`` (each child's story, to check what was raised). Every
+identifier is synthetic: NHS numbers from the 999 test range, with valid check digits.
 
 Stories, by share of children:
 
@@ -17,8 +16,7 @@ Stories, by share of children:
 * ``churn`` — registered at three schools in a few months (registration churn).
 * ``absence`` — a run of unauthorised absence (10-25 school days).
 
-All agencies use the NHS number, so one child's events share a pseudonym: matching across agencies
-works only when they hold the same identifier.
+All agencies use the NHS number, so one child's events share a pseudonym.
 """
 
 from __future__ import annotations
@@ -257,7 +255,12 @@ class _Builder:
         return 1
 
 
-def generate(children: int, seed: int, start: dt.date = dt.date(2026, 9, 7)) -> Scenario:
+def generate(
+    children: int,
+    seed: int,
+    start: dt.date = dt.date(2026, 9, 7),
+    until: dt.date | None = None,
+) -> Scenario:
     if children > MAX_CHILDREN:
         raise InvalidRecordError(
             f"children: {children} is more than the {MAX_CHILDREN} synthetic NHS numbers the "
@@ -274,7 +277,12 @@ def generate(children: int, seed: int, start: dt.date = dt.date(2026, 9, 7)) -> 
         if story == "traveller_family" and children - made < 2:
             story = "single"
         made += builder.story(story)
-    return builder.scenario
+    scenario = builder.scenario
+    if until is not None:  # what has not happened yet is not written
+        last = until.isoformat()
+        scenario.observations = [o for o in scenario.observations if o["observed_at"][:10] <= last]
+        scenario.registrations = [r for r in scenario.registrations if r["effective_date"] <= last]
+    return scenario
 
 
 def write(scenario: Scenario, folder: Path) -> dict[str, Path]:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from safeguard.kernel.errors import InvalidRecordError, UnknownIndicatorError
+from safeguard.kernel.errors import FutureEventError, InvalidRecordError, UnknownIndicatorError
 from schemas.catalogue import Catalogue
 
 CHILD_REF = re.compile(r"^[0-9a-f]{64}$")
@@ -71,7 +71,41 @@ def check_time(record: Mapping[str, Any], name: str) -> None:
         )
 
 
-def check_registration(record: Mapping[str, Any]) -> None:
+#: How far after its report (or now) an event may be dated: clocks and time zones differ.
+FUTURE_TOLERANCE = dt.timedelta(hours=24)
+
+
+def check_not_future(
+    record: Mapping[str, Any],
+    name: str,
+    *,
+    now: dt.datetime | None = None,
+    tolerance: dt.timedelta = FUTURE_TOLERANCE,
+) -> None:
+    """Raise ``FutureEventError`` if the event time ``name`` is later than the report (or
+    ``now``) by more than ``tolerance``."""
+    value = record[name]
+    moment = (
+        dt.datetime.combine(value, dt.time(), dt.UTC)
+        if not isinstance(value, dt.datetime)
+        else value
+    )
+    for limit, what in ((record["reported_at"], "it was reported"), (now, "now")):
+        if limit is not None and moment > limit + tolerance:
+            raise FutureEventError(
+                f"{name}: {value.isoformat()} is in the future, more than "
+                f"{tolerance.total_seconds() / 3600:.0f} h after {what}; an event cannot be "
+                "dated after it was seen",
+                field=name,
+            )
+
+
+def check_registration(
+    record: Mapping[str, Any],
+    *,
+    now: dt.datetime | None = None,
+    tolerance: dt.timedelta = FUTURE_TOLERANCE,
+) -> None:
     """Raise ``InvalidRecordError`` naming the bad field of a school registration."""
     check_lengths(record)
     if not record["event_id"].strip():
@@ -79,9 +113,16 @@ def check_registration(record: Mapping[str, Any]) -> None:
     check_child_ref(record["child_ref"])
     check_time(record, "effective_date")
     check_time(record, "reported_at")
+    check_not_future(record, "effective_date", now=now, tolerance=tolerance)
 
 
-def check_observation(record: Mapping[str, Any], catalogue: Catalogue) -> None:
+def check_observation(
+    record: Mapping[str, Any],
+    catalogue: Catalogue,
+    *,
+    now: dt.datetime | None = None,
+    tolerance: dt.timedelta = FUTURE_TOLERANCE,
+) -> None:
     """Raise ``InvalidRecordError`` (or ``UnknownIndicatorError``) naming the bad field."""
     check_lengths(record)
     if not record["event_id"].strip():
@@ -102,13 +143,7 @@ def check_observation(record: Mapping[str, Any], catalogue: Catalogue) -> None:
             field="indicator",
             value=record["indicator"],
         )
-    if record["reported_at"] < record["observed_at"]:
-        raise InvalidRecordError(
-            f"reported_at: {record['reported_at'].isoformat()} is before observed_at "
-            f"{record['observed_at'].isoformat()}",
-            field="reported_at",
-            value=record["reported_at"],
-        )
+    check_not_future(record, "observed_at", now=now, tolerance=tolerance)
 
 
 def check_retraction(record: Mapping[str, Any]) -> None:

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from safeguard.kernel.errors import InvalidRecordError
+from safeguard.kernel.settings import load_settings
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec, TopicCodec
 from schemas.validation import (
@@ -20,8 +21,10 @@ from schemas.validation import (
     check_registration,
     check_retraction,
 )
+from streams.domain import clock
 
 CATALOGUE = default_catalogue()
+TOLERANCE = load_settings().future_tolerance
 OBSERVATIONS = TopicCodec("observation", "retraction")
 REGISTRATIONS = TopicCodec("school_registration", "retraction")
 ACTION_CODEC = EventCodec("alert_action")
@@ -49,7 +52,7 @@ def registration(key: bytes | None, value: bytes | None) -> tuple[str, dict[str,
     if event == "retraction":
         _check_retraction(record, "school_registration")
     else:
-        check_registration(record)
+        check_registration(record, now=clock.now(), tolerance=TOLERANCE)
     _check_key(key, record["child_ref"])
     return event, record
 
@@ -125,7 +128,7 @@ def observation(key: bytes | None, value: bytes | None) -> tuple[str, dict[str, 
     if event == "retraction":
         _check_retraction(record, "observation")
     else:
-        check_observation(record, CATALOGUE)
+        check_observation(record, CATALOGUE, now=clock.now(), tolerance=TOLERANCE)
     _check_key(key, record["child_ref"])
     return event, record
 

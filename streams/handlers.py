@@ -17,7 +17,7 @@ import json
 import logging
 from typing import Any
 
-from safeguard.kernel.errors import CodecError
+from safeguard.kernel.errors import CodecError, TooOldError
 from schemas.codec import EventCodec
 from streams import decode
 from streams.app import settings
@@ -91,6 +91,13 @@ def handle_observation(message: Any, effects: Effects) -> None:
             step = concern.retract(state, child_ref, record, CATALOGUE, THRESHOLDS)
         else:
             step = concern.observe(state, record, CATALOGUE, THRESHOLDS)
+            if step.result is concern.Result.TOO_OLD:
+                raise TooOldError(
+                    f"observed_at: {record['observed_at'].date().isoformat()} is more than "
+                    f"{THRESHOLDS.lookback_days} days before the child's newest evidence or "
+                    "today: outside the look-back, it cannot count",
+                    field="observed_at",
+                )
             if step.result is concern.Result.ADULT:
                 log.info("observation %s not aggregated: 18 or over", record["event_id"])
         step = concern.after(earlier, step, state, CATALOGUE, THRESHOLDS)

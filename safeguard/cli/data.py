@@ -232,7 +232,8 @@ def _yes(flag: bool) -> str:
 
 def _publish_one(importer: Importer, row: dict[str, str]) -> None:
     settings = load_settings()
-    record = importer.convert(row, pseudonymiser(settings), dt.datetime.now(dt.UTC))
+    now = settings.clock or dt.datetime.now(dt.UTC)
+    record = importer.convert(row, pseudonymiser(settings), now)
     ensure_topics(settings)
     with Publisher(settings) as publisher:
         console.print(publisher.publish(importer.kind, record), highlight=False)
@@ -244,15 +245,20 @@ def scenario_generate(
     children: Annotated[int, typer.Option(min=1, help="How many children.")] = 200,
     seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 1,
     out: Annotated[Path, typer.Option(help="Folder for the CSV files.")] = Path("scenario"),
-    start: Annotated[str, typer.Option(help="First day of the timeline.")] = "2026-09-07",
+    start: Annotated[
+        str, typer.Option(help="First day of the timeline (default: 300 days ago).")
+    ] = "",
 ) -> None:
-    """Write a synthetic multi-agency timeline (schools, observations, registrations CSV)."""
+    """Write a synthetic multi-agency timeline (schools, observations, registrations CSV).
+
+    Nothing after today is written: a future-dated event is refused as a typing error."""
+    today = dt.datetime.now(dt.UTC).date()
     try:
-        first_day = dt.date.fromisoformat(start)
+        first_day = dt.date.fromisoformat(start) if start else today - dt.timedelta(days=300)
     except ValueError:
         raise typer.BadParameter(
             f"{start!r} is not a date (YYYY-MM-DD)", param_hint="--start"
         ) from None
-    paths = write(generate(children, seed, first_day), out)
+    paths = write(generate(children, seed, first_day, until=today), out)
     for name, path in paths.items():
         console.print(f"{name:<14}{path}", highlight=False)

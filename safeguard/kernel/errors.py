@@ -64,6 +64,15 @@ class InvalidRecordError(CodecError):
         self.value = value
 
 
+class FutureEventError(InvalidRecordError):
+    """An event dated after it was reported, or after now, by more than the tolerance: a typing
+    error, never evidence (it would move the child's clock and expire real evidence)."""
+
+
+class TooOldError(InvalidRecordError):
+    """An event older than the look-back: it can no longer count towards an alert."""
+
+
 class NotSingleObjectError(CodecError):
     """The bytes do not start with the Avro single-object marker C3 01 and a fingerprint."""
 

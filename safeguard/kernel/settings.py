@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     )
 
     # Rules
+    future_tolerance_hours: int = Field(
+        default=24,
+        ge=0,
+        description="An event dated this long after its report, or after now, is refused.",
+    )
     lookback_days: int = Field(
         default=365, ge=1, description="Event-time look-back of a child's evidence."
     )
@@ -231,6 +236,10 @@ class Settings(BaseSettings):
     def kafka_servers(self) -> str:
         """The bootstrap servers every client connects to."""
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def future_tolerance(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.future_tolerance_hours)
 
     @property
     def postgres_managed(self) -> bool:

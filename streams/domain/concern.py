@@ -74,7 +74,11 @@ def observe(
     observed_at = observation["observed_at"]
     date_of_birth = observation["date_of_birth"]
     child_ref = observation["child_ref"]
-    if rules.is_adult(date_of_birth, observed_at.date(), age_disputed=observation["age_disputed"]):
+    # Once any agency disputes the child's age, the child stays a child (false documents are
+    # common); evidence about a child with an open alert who turns 18 is kept for the transition.
+    disputed = observation["age_disputed"] or state.age_disputed
+    adult = rules.is_adult(date_of_birth, observed_at.date(), age_disputed=disputed)
+    if adult and not state.alert(KIND).is_open:
         return Step(Result.ADULT, changed=False)
     item = Evidence(
         event_id=observation["event_id"],
@@ -91,7 +95,7 @@ def observe(
         return Step(Result.TOO_OLD, changed=False)
     if outcome is Outcome.ADDED and item.observed_at == state.watermark:
         state.date_of_birth = date_of_birth.isoformat() if date_of_birth else state.date_of_birth
-        state.age_disputed = observation["age_disputed"]
+    state.age_disputed = disputed
     if outcome is Outcome.DUPLICATE:
         return _resend(state, child_ref, catalogue, config)
     return settle(state, child_ref, catalogue, config, withdrawn=None)

@@ -15,7 +15,6 @@ from typing import Any
 from streams.domain.alerts import education_content, midnight
 from streams.domain.config import Thresholds
 from streams.domain.education_rules import Directory, Finding, evaluate
-from streams.domain.evidence import EPOCH
 from streams.domain.registrations import EducationState
 from streams.domain.schooldays import SchoolCalendar
 
@@ -76,7 +75,7 @@ def step(
         )
         retractions = (
             [
-                retraction_of(child_ref, event_id, state.injected_by.get(event_id, ""))
+                retraction_of(child_ref, event_id, state.injected_by.get(event_id, ""), today)
                 for event_id in state.injected
             ]
             if alert is not None
@@ -103,7 +102,7 @@ def current_authority(state: EducationState) -> str | None:
     return None
 
 
-def retraction_of(child_ref: str, event_id: str, authority: str) -> dict[str, Any]:
+def retraction_of(child_ref: str, event_id: str, authority: str, today: dt.date) -> dict[str, Any]:
     """The local authority takes back a movement observation whose finding was withdrawn."""
     return {
         "event_id": f"retract-{event_id}",
@@ -112,7 +111,7 @@ def retraction_of(child_ref: str, event_id: str, authority: str) -> dict[str, An
         "retracts": event_id,
         "of": "observation",
         "reason": "basis_withdrawn",
-        "retracted_at": EPOCH,
+        "retracted_at": midnight(today),
     }
 
 

@@ -17,55 +17,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from schemas.catalogue import LEVELS
 from streams.domain.config import Thresholds
-from streams.domain.registrations import EducationState, Pending, Registration
-from streams.domain.rulebook import Rule, RuleBook
+from streams.domain.education_facts import (
+    EDUCATION_HIGHEST,
+    GROUNDS,
+    Context,
+    Directory,
+    Finding,
+    of_concern,
+)
+from streams.domain.registrations import EducationState, Registration
+from streams.domain.rulebook import RuleBook
 from streams.domain.schooldays import SchoolCalendar
 
-Directory = Callable[[str], bool]
-"""Whether a school id is near a port of entry (unknown schools are not)."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One pattern found in the child's history."""
-
-    rule: Rule
-    level: str
-    indicator: str
-    """The movement indicator this finding stands for in the combined-concern evidence."""
-    anchor: Registration
-    """The event the finding hangs on (its school and local authority)."""
-    evidence: tuple[Registration, ...]
-    reason: str
-    family_move: bool = False
-
-    @property
-    def concern_event_id(self) -> str:
-        return f"edu-{self.rule.id}-{self.anchor.event_id}"
-
-
-@dataclass
-class Context:
-    """What the rules read, and the one thing they may change: the pending deadlines."""
-
-    state: EducationState
-    today: dt.date
-    calendar: SchoolCalendar
-    config: Thresholds
-    near_port: Directory
-
-    def schedule(self, kind: str, event_id: str, due: dt.date) -> None:
-        self.state.schedule(Pending(kind, event_id, due.isoformat()))
-
-    def cancel(self, event_id: str, kind: str | None = None) -> None:
-        self.state.pending = [
-            p for p in self.state.pending if not (p.event_id == event_id and kind in (None, p.kind))
-        ]
-
+__all__ = ["GROUNDS", "Context", "Directory", "Finding", "evaluate"]
 
 DepartureCheck = Callable[[Context, Registration], "Finding | None"]
 HistoryCheck = Callable[[Context], "Finding | None"]
@@ -120,13 +88,7 @@ def short_stay(ctx: Context, departure: Registration) -> Finding | None:
 def no_destination(ctx: Context, departure: Registration) -> Finding | None:
     days = ctx.config.no_destination_school_days
     deadline = ctx.calendar.add_school_days(departure.day, days, departure.local_authority)
-    moved_on = any(
-        r.kind == "registered"
-        and r.school_id != departure.school_id
-        and departure.day <= r.day <= deadline
-        for r in ctx.state.registrations
-    )
-    if moved_on:  # a registration in time cancels the deadline
+    if registered_again(ctx, departure, deadline):  # a registration in time cancels it
         ctx.cancel(departure.event_id, "no_destination")
         return None
     if ctx.today <= deadline:
@@ -140,6 +102,52 @@ def no_destination(ctx: Context, departure: Registration) -> Finding | None:
         (departure,),
         f"Left school {departure.school_id} on {departure.date} with no known destination and "
         f"was registered nowhere within {days} school days (by {deadline.isoformat()}).",
+    )
+
+
+@DEPARTURES.rule(
+    "education.lost_in_transfer",
+    1,
+    "medium",
+    "A pupil who leaves for a named school and does not arrive there is a child missing "
+    "education: the authority must try to find the child.",
+)
+def lost_in_transfer(ctx: Context, departure: Registration) -> Finding | None:
+    destination = departure.destination
+    if destination is None:
+        return None
+    days = ctx.config.no_destination_school_days
+    deadline = ctx.calendar.add_school_days(departure.day, days, departure.local_authority)
+    arrived = any(
+        r.kind == "registered" and r.school_id == destination and departure.day <= r.day <= deadline
+        for r in ctx.state.registrations
+    )
+    if arrived or registered_again(ctx, departure, deadline):
+        ctx.cancel(departure.event_id, "lost_in_transfer")
+        return None
+    if ctx.today <= deadline:
+        ctx.schedule("lost_in_transfer", departure.event_id, deadline + dt.timedelta(days=1))
+        return None
+    return Finding(
+        lost_in_transfer.rule,
+        lost_in_transfer.rule.level,
+        "movement.unknown_destination_on_leaving",
+        departure,
+        (departure,),
+        f"Left school {departure.school_id} on {departure.date} for school {destination} and "
+        f"was registered at no school within {days} school days (by {deadline.isoformat()}).",
+    )
+
+
+def registered_again(ctx: Context, departure: Registration, deadline: dt.date) -> bool:
+    """Registered at any school, the one the child left included, after leaving and by the
+    deadline (the same school counts only from the next day: its own earlier registration on
+    the day of leaving is not a return)."""
+    return any(
+        r.kind == "registered"
+        and departure.day <= r.day <= deadline
+        and (r.school_id != departure.school_id or r.day > departure.day)
+        for r in ctx.state.registrations
     )
 
 
@@ -241,12 +249,14 @@ def continuous_absence(ctx: Context) -> Finding | None:
 def port_school(ctx: Context, finding: Finding) -> Finding:
     if finding.family_move or not ctx.near_port(finding.anchor.school_id):
         return finding
-    raised = LEVELS[min(LEVELS.index(finding.level) + 1, LEVELS.index("high"))]
+    # High means possible trafficking: only that rule raises it, so the step stops at medium.
+    raised = LEVELS[min(LEVELS.index(finding.level) + 1, LEVELS.index(EDUCATION_HIGHEST))]
+    step = "level raised one step" if raised != finding.level else "already at its highest level"
     return replace(
         finding,
         level=raised,
         reason=f"{finding.reason} School {finding.anchor.school_id} is near a port of entry, "
-        "where the guide asks for particular alertness (level raised one step).",
+        f"where the guide asks for particular alertness ({step}).",
     )
 
 
@@ -263,7 +273,12 @@ def evaluate(
         p.event_id for p in state.pending if p.kind == "family_window" and p.due > today.isoformat()
     }
     found: list[Finding] = []
-    for departure in (r for r in state.registrations if r.destination_unknown):
+    departures = [r for r in state.registrations if r.kind == "deregistered" and of_concern(r)]
+    for departure in departures:
+        if departure.destination is not None:
+            transfer = lost_in_transfer.check(ctx, departure)
+            found.extend([transfer] if transfer is not None else [])
+            continue
         family = family_move.check(ctx, departure)
         if family is not None:
             found.append(family)
@@ -271,7 +286,8 @@ def evaluate(
             found.extend(
                 finding
                 for entry in DEPARTURES
-                if entry is not family_move and (finding := entry.check(ctx, departure)) is not None
+                if entry not in (family_move, lost_in_transfer)
+                and (finding := entry.check(ctx, departure)) is not None
             )
     found.extend(f for entry in HISTORY if (f := entry.check(ctx)) is not None)
     for adjustment in ADJUSTMENTS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import random
 import socket
 import subprocess
 import uuid
@@ -99,10 +100,24 @@ def start_broker(broker: KafkaBroker) -> None:
         gc.collect()
 
 
-def free_port() -> int:
+def free_port(span: int = 1) -> int:
+    """A port (the first of ``span`` in a row) free now, below the ephemeral range, so that no
+    client connection takes it before the service that is to listen there starts."""
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20_000, 32_000 - span)
+        if all(_bindable(port) for port in range(first, first + span)):
+            return first
+    raise RuntimeError("no free port found between 20000 and 32000")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 @pytest.fixture

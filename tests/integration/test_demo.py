@@ -21,7 +21,7 @@ def test_the_demo_in_a_fresh_clone_on_new_services_raises_the_alerts_and_stops_i
 ) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    port = free_port()
+    port = free_port(span=2)  # the dashboard's, and the intake's next to it
     env = {
         k: v
         for k, v in os.environ.items()

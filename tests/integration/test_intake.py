@@ -285,3 +285,16 @@ def test_only_the_sending_agency_can_retract_and_its_retraction_withdraws_the_al
         "2026-11-03 (wrong_child). Nothing left supports an alert."
     )
     alerts.close()
+
+
+def test_a_future_dated_observation_is_refused_naming_the_field(intake: dict[str, Any]) -> None:
+    body = {**OBSERVATION, "event_id": f"obs-{uuid.uuid4()}", "observed_at": "2062-11-03T21:40:00Z"}
+    response = post(intake, "/v1/observations", body)
+    assert (response.status_code, response.json()["detail"][0]["loc"]) == (
+        422,
+        ["body", 0, "observed_at"],
+    )
+    assert response.json()["detail"][0]["msg"] == (
+        "observed_at: 2062-11-03T21:40:00+00:00 is in the future, more than 24 h after it was "
+        "reported; an event cannot be dated after it was seen"
+    )

@@ -9,7 +9,7 @@ from producers.pseudonym import Pseudonymiser, normalise
 from producers.publisher import encode_observation, encode_registration
 from producers.scenario import generate, write
 
-NOW = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+NOW = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)  # after the last event of the scenario
 
 
 def test_the_same_seed_writes_the_same_files(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 from unittest.mock import AsyncMock
@@ -47,6 +48,10 @@ async def test_agent_raises_one_alert_then_a_version_for_new_evidence(
     sent["deadletter"].assert_not_awaited()
 
 
+FUTURE = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
+PAST = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
 @pytest.mark.parametrize(
     ("value", "key", "error_kind", "message"),
     [
@@ -75,6 +80,20 @@ async def test_agent_raises_one_alert_then_a_version_for_new_evidence(
             b"another-key",
             "InvalidRecordError",
             "key: missing or not the record's child_ref; events are keyed by child_ref",
+        ),
+        (  # a mistyped year: dead-lettered, and the child's clock does not move
+            OBSERVATIONS.encode({**SCHOOL, "observed_at": FUTURE, "reported_at": FUTURE}),
+            CHILD.encode(),
+            "FutureEventError",
+            "observed_at: 2099-01-01T00:00:00+00:00 is in the future, more than 24 h after now; "
+            "an event cannot be dated after it was seen",
+        ),
+        (  # older than the look-back: dead-lettered, never dropped without a trace
+            OBSERVATIONS.encode({**SCHOOL, "observed_at": PAST, "reported_at": PAST}),
+            CHILD.encode(),
+            "TooOldError",
+            "observed_at: 2020-01-01 is more than 365 days before the child's newest evidence "
+            "or today: outside the look-back, it cannot count",
         ),
     ],
 )

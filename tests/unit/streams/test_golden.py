@@ -50,7 +50,7 @@ EXPECTED_COUNTS = {
     "family_departures": 50,
     "observations": 156,
 }
-EXPECTED_DIGEST = "9f8ecdcd7799b641a12d30ef308e32695fcb298b6bbf7b2154fd27d821d168ed"
+EXPECTED_DIGEST = "cfddb6b75138a2b9134745fa8d1580ade2d2873be6df25364b1104543010c78f"
 
 
 class World:

@@ -172,3 +172,26 @@ def test_one_event_id_from_two_agencies_is_two_pieces_of_evidence() -> None:
         ("police", "e1"),
     ]
     assert (second.result, second.alert["level"]) == (Result.NEW_VERSION, "critical")
+
+
+def test_an_age_dispute_sticks_when_a_later_report_claims_an_adult_date_of_birth() -> None:
+    state = ChildState()
+    run(state, obs("e1", "health.controlling_companion", "health:h1", age_disputed=True))
+    claimed = obs(
+        "e2", "control.long_working_hours", "police:p1", 1, date_of_birth=dt.date(2000, 1, 1)
+    )
+    (step,) = run(state, claimed)
+    assert (step.result, step.alert["level"]) == (Result.NEW_VERSION, "medium")
+    assert [e.event_id for e in state.evidence] == ["e1", "e2"] and state.age_disputed
+
+
+def test_evidence_after_the_18th_birthday_is_kept_while_an_alert_is_open() -> None:
+    state = ChildState()
+    born = (T0 - dt.timedelta(days=18 * 365)).date()  # 18 a few days after T0
+    _, opened = run(state, {**SCHOOL, "date_of_birth": born}, {**HEALTH, "date_of_birth": born})
+    assert "plan_transition_at_18" in opened.alert["actions"]
+    (later,) = run(
+        state, obs("e9", "control.long_working_hours", "police:p1", 30, date_of_birth=born)
+    )
+    assert (later.result, later.alert["version"]) == (Result.NEW_VERSION, 2)
+    assert [e.event_id for e in state.evidence] == ["e1", "e2", "e9"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
+from schemas.validation import check_retraction
 from streams.domain import concern, education
 from streams.domain.concern import Result
 from streams.domain.evidence import ChildState
@@ -183,3 +184,4 @@ def test_a_late_registration_withdraws_the_no_destination_alert() -> None:
         ({"id": "W06000015", "type": "local_authority"}, "edu-education.no_destination-d")
     ]
     EventCodec("retraction").encode(step.retractions[0])
+    check_retraction(step.retractions[0])  # what the worker checks when it reads it back

@@ -1,0 +1,164 @@
+"""Each registration pattern on both sides of its line: the findings that hold on a given day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from tests.unit.streams.domain.test_education import (
+    LATER,
+    MON,
+    PORT_SCHOOL,
+    found,
+    history,
+    reg,
+    school_day,
+)
+
+CASES = {
+    "short stay of 65 school days, destination unknown": (
+        [reg("r", "registered", MON), reg("d", "deregistered", school_day(65))],
+        LATER,
+        [("education.short_stay", "medium"), ("education.no_destination", "medium")],
+    ),
+    "a stay of 66 school days is not short": (
+        [reg("r", "registered", MON), reg("d", "deregistered", school_day(66))],
+        LATER,
+        [("education.no_destination", "medium")],
+    ),
+    "arriving at the named destination is neither short stay nor missing": (
+        [
+            reg("r", "registered", MON),
+            reg("d", "deregistered", school_day(5), destination_school_id="6812999"),
+            reg("n", "registered", school_day(7), school="6812999"),
+        ],
+        LATER,
+        [],
+    ),
+    "not arriving at the named destination is lost in transfer": (
+        [
+            reg("r", "registered", MON),
+            reg("d", "deregistered", school_day(5), destination_school_id="6812999"),
+        ],
+        LATER,
+        [("education.lost_in_transfer", "medium")],
+    ),
+    "not yet lost in transfer on the 10th school day": (
+        [reg("d", "deregistered", MON, destination_school_id="6812999")],
+        school_day(10),
+        [],
+    ),
+    "a child who died is not missing": (
+        [reg("d", "deregistered", MON, deletion_ground="j_died")],
+        LATER,
+        [],
+    ),
+    "a Year 11 leaver is not missing": (
+        [reg("d", "deregistered", MON, deletion_ground="k_left_compulsory_age")],
+        LATER,
+        [],
+    ),
+    "home education the authority was told of is not missing": (
+        [
+            reg("r", "registered", MON),
+            reg("d", "deregistered", school_day(20), deletion_ground="d_educated_otherwise"),
+        ],
+        LATER,
+        [],
+    ),
+    "deleted after continuous absence, whereabouts unknown, is missing": (
+        [reg("d", "deregistered", MON, deletion_ground="h_continuous_absence")],
+        LATER,
+        [("education.no_destination", "medium")],
+    ),
+    "registering again at the same school the next day cancels it": (
+        [reg("d", "deregistered", MON), reg("n", "registered", MON + dt.timedelta(days=1))],
+        LATER,
+        [],
+    ),
+    "not yet missing on the 10th school day": (
+        [reg("d", "deregistered", MON)],
+        school_day(10),
+        [],
+    ),
+    "missing the day after the 10th school day": (
+        [reg("d", "deregistered", MON)],
+        school_day(10) + dt.timedelta(days=1),
+        [("education.no_destination", "medium")],
+    ),
+    "a registration on the 10th school day cancels it": (
+        [reg("d", "deregistered", MON), reg("n", "registered", school_day(10), school="6819999")],
+        LATER,
+        [],
+    ),
+    "a registration on the 11th school day comes too late": (
+        [reg("d", "deregistered", MON), reg("n", "registered", school_day(11), school="6819999")],
+        LATER,
+        [("education.no_destination", "medium")],
+    ),
+    "three schools in a year": (
+        [
+            reg("a", "registered", MON, school="1"),
+            reg("b", "registered", MON + dt.timedelta(100), school="2"),
+            reg("c", "registered", MON + dt.timedelta(365), school="3"),
+        ],
+        LATER,
+        [("education.repeated_registration", "medium")],
+    ),
+    "three schools, but the first outside the year": (
+        [
+            reg("a", "registered", MON, school="1"),
+            reg("b", "registered", MON + dt.timedelta(100), school="2"),
+            reg("c", "registered", MON + dt.timedelta(366), school="3"),
+        ],
+        LATER,
+        [],
+    ),
+    "two local authorities in a year": (
+        [
+            reg("a", "registered", MON, school="1"),
+            reg("b", "registered", MON + dt.timedelta(30), school="2", la="W06000011"),
+        ],
+        LATER,
+        [("education.repeated_registration", "low")],
+    ),
+    "9 days' absence is not returned": (
+        [reg("x", "continuous_absence", MON, absence_school_days=9)],
+        LATER,
+        [],
+    ),
+    "10 days' absence": (
+        [reg("x", "continuous_absence", MON, absence_school_days=10)],
+        LATER,
+        [("education.continuous_absence", "low")],
+    ),
+    "19 days' absence": (
+        [reg("x", "continuous_absence", MON, absence_school_days=19)],
+        LATER,
+        [("education.continuous_absence", "low")],
+    ),
+    "20 days' absence raises the level": (
+        [reg("x", "continuous_absence", MON, absence_school_days=20)],
+        LATER,
+        [("education.continuous_absence", "medium")],
+    ),
+    "a school near a port raises the level one step": (
+        [reg("x", "continuous_absence", MON, school=PORT_SCHOOL, absence_school_days=10)],
+        LATER,
+        [("education.continuous_absence", "medium")],
+    ),
+    "a school near a port never makes an education finding high": (
+        [reg("x", "continuous_absence", MON, school=PORT_SCHOOL, absence_school_days=22)],
+        LATER,
+        [("education.continuous_absence", "medium")],
+    ),
+}
+
+
+@pytest.mark.parametrize(("records", "today", "expected"), CASES.values(), ids=CASES.keys())
+def test_pattern_cases(
+    records: list[dict[str, Any]], today: dt.date, expected: list[tuple[str, str]]
+) -> None:
+    assert found(history(*records), today) == expected
