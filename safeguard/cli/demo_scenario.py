@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from producers.imports import OBSERVATION_COLUMNS
 from producers.scenario import POLICE
 from safeguard.kernel.errors import SafeguardError
 
@@ -70,18 +71,7 @@ def _todays_reports(folder: Path) -> None:
     morning = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=2)
     with (folder / "today.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(
-            [
-                "identifier_namespace",
-                "identifier",
-                "indicator",
-                "agency_type",
-                "agency_id",
-                "observed_at",
-                "local_authority",
-                "immediate_risk",
-            ]
-        )
+        writer.writerow([*OBSERVATION_COLUMNS, "immediate_risk"])
         for nhs in [n for n in trafficked if n in area][:2]:
             la = area[nhs]
             writer.writerow(

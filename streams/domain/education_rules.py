@@ -88,11 +88,7 @@ def short_stay(ctx: Context, departure: Registration) -> Finding | None:
 def no_destination(ctx: Context, departure: Registration) -> Finding | None:
     days = ctx.config.no_destination_school_days
     deadline = ctx.calendar.add_school_days(departure.day, days, departure.local_authority)
-    if registered_again(ctx, departure, deadline):  # a registration in time cancels it
-        ctx.cancel(departure.event_id, "no_destination")
-        return None
-    if ctx.today <= deadline:
-        ctx.schedule("no_destination", departure.event_id, deadline + dt.timedelta(days=1))
+    if waiting(ctx, departure, "no_destination", deadline):
         return None
     return Finding(
         no_destination.rule,
@@ -118,15 +114,7 @@ def lost_in_transfer(ctx: Context, departure: Registration) -> Finding | None:
         return None
     days = ctx.config.no_destination_school_days
     deadline = ctx.calendar.add_school_days(departure.day, days, departure.local_authority)
-    arrived = any(
-        r.kind == "registered" and r.school_id == destination and departure.day <= r.day <= deadline
-        for r in ctx.state.registrations
-    )
-    if arrived or registered_again(ctx, departure, deadline):
-        ctx.cancel(departure.event_id, "lost_in_transfer")
-        return None
-    if ctx.today <= deadline:
-        ctx.schedule("lost_in_transfer", departure.event_id, deadline + dt.timedelta(days=1))
+    if waiting(ctx, departure, "lost_in_transfer", deadline):  # arriving anywhere will do
         return None
     return Finding(
         lost_in_transfer.rule,
@@ -137,6 +125,18 @@ def lost_in_transfer(ctx: Context, departure: Registration) -> Finding | None:
         f"Left school {departure.school_id} on {departure.date} for school {destination} and "
         f"was registered at no school within {days} school days (by {deadline.isoformat()}).",
     )
+
+
+def waiting(ctx: Context, departure: Registration, kind: str, deadline: dt.date) -> bool:
+    """Whether the deadline ``kind`` of a departure raises nothing now: a registration in time
+    cancels it, and until it has passed it is scheduled (the sweep signals its day)."""
+    if registered_again(ctx, departure, deadline):
+        ctx.cancel(departure.event_id, kind)
+        return True
+    if ctx.today <= deadline:
+        ctx.schedule(kind, departure.event_id, deadline + dt.timedelta(days=1))
+        return True
+    return False
 
 
 def registered_again(ctx: Context, departure: Registration, deadline: dt.date) -> bool:

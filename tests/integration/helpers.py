@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,9 +13,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from kafka import KafkaConsumer, KafkaProducer
 
 from safeguard.kernel.clients import producer_options
+from safeguard.kernel.db import migrate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,3 +141,17 @@ def consumed_all(servers: str, group: str, topic: str) -> bool:
     finally:
         probe.close()
         admin.close()
+
+
+def db(dsn: str, action: Callable[[asyncpg.Connection], Any]) -> Any:
+    """Run ``action`` on a connection to the migrated database."""
+
+    async def run() -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await migrate(conn)
+            return await action(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

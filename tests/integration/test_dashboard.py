@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,11 +14,10 @@ from fastapi.testclient import TestClient
 from consumers.alert_store import store_alert
 from consumers.dashboard.app import create_app
 from consumers.users import add_user
-from safeguard.kernel.db import migrate
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
-from .helpers import TopicReader, wait_for
+from .helpers import TopicReader, db, wait_for
 
 PASSWORD = "correct horse battery"  # noqa: S105 - a test user's password
 T0 = dt.datetime(2026, 10, 5, 8, 45, tzinfo=dt.UTC)
@@ -50,18 +48,6 @@ def alert(alert_id: str, la: str) -> dict[str, Any]:
         "actions": ["report_child_at_risk", "icta_referral"],
         "family_move": False,
     }
-
-
-def db(dsn: str, action: Callable[[asyncpg.Connection], Any]) -> Any:
-    async def run() -> Any:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await migrate(conn)
-            return await action(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 @pytest.fixture

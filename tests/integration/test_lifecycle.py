@@ -4,40 +4,24 @@ registration withdrawing an alert, and an alert two authorities see."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from fastapi.testclient import TestClient
 
 from consumers.alert_store import store_alert
 from consumers.dashboard.app import create_app
 from consumers.users import add_user
-from safeguard.kernel.db import migrate
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec, TopicCodec
 
-from .helpers import TopicReader, background, consumed_all, publish, safeguard, wait_for
+from .helpers import TopicReader, background, consumed_all, db, publish, safeguard, wait_for
 from .records import ALERTS, T0, alerts_by_child, child, observation
 from .test_education import registration
 
 PASSWORD = "correct horse battery"  # noqa: S105 - a test user's password
-
-
-def db(dsn: str, action: Callable[[asyncpg.Connection], Any]) -> Any:
-    async def run() -> Any:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await migrate(conn)
-            return await action(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def versions(reader: TopicReader, n: int) -> list[dict[str, Any]]:
