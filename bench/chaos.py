@@ -40,7 +40,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 
-from bench.chaos_outputs import FAILURES, collect, compare, end_offsets
+from bench.chaos_outputs import FAILURES, collect, compare, end_offsets, state_differences
 from producers.scenario import generate, write
 from safeguard.kernel.errors import EXIT_FAULT
 from safeguard.kernel.settings import load_settings
@@ -255,7 +255,11 @@ def chaos(servers: str, children: int, kills: int, seed: int, folder: Path) -> d
     rng = random.Random(seed)  # noqa: S311 - when to kill, not a secret
     clean = execute(Run(servers, folder / "clean", False, rng, {}), paths)
     faulty = execute(Run(servers, folder / "faulty", True, rng, per_phase), paths)
-    return compare(clean, faulty)
+    figures = compare(clean, faulty)
+    if figures["state_different"]:
+        differences = state_differences(clean, faulty)
+        (folder / "state-differences.json").write_text(json.dumps(differences, indent=2))
+    return figures
 
 
 def main() -> None:

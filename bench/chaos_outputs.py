@@ -131,6 +131,18 @@ def compare(clean: dict[str, Any], faulty: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def state_differences(
+    clean: dict[str, Any], faulty: dict[str, Any], limit: int = 20
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` table entries that differ: the key and both values, to see why."""
+    keys = sorted(set(clean["state"]) | set(faulty["state"]))
+    return [
+        {"key": k, "clean": clean["state"].get(k), "faulty": faulty["state"].get(k)}
+        for k in keys
+        if clean["state"].get(k) != faulty["state"].get(k)
+    ][:limit]
+
+
 FAILURES = (
     "versions_missing",
     "versions_extra",
