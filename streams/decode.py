@@ -30,17 +30,23 @@ REGISTRATIONS = TopicCodec("school_registration", "retraction")
 ACTION_CODEC = EventCodec("alert_action")
 
 
-def signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
-    """An internal education signal: ``{"type": "deadline_due"}`` or a family move."""
+def _signal(key: bytes | None, value: bytes | None, what: str, kinds: tuple[str, str]) -> Any:
+    """An internal JSON signal keyed by ``child_ref``, of one of two ``kinds``."""
     if not key:
         raise InvalidRecordError("key: missing; signals are keyed by child_ref", field="key")
     check_child_ref(key.decode(errors="replace"), field="key")
     try:
         signal = json.loads(value or b"")
     except ValueError:
-        raise InvalidRecordError("value: not a JSON education signal", field="value") from None
-    if not isinstance(signal, dict) or signal.get("type") not in ("deadline_due", "family_move"):
-        raise InvalidRecordError("type: not deadline_due or family_move", field="type", value=None)
+        raise InvalidRecordError(f"value: not a JSON {what} signal", field="value") from None
+    if not isinstance(signal, dict) or signal.get("type") not in kinds:
+        raise InvalidRecordError(f"type: not {kinds[0]} or {kinds[1]}", field="type", value=None)
+    return signal
+
+
+def signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    """An internal education signal: ``{"type": "deadline_due"}`` or a family move."""
+    signal: dict[str, Any] = _signal(key, value, "education", ("deadline_due", "family_move"))
     if signal["type"] == "family_move" and not isinstance(signal.get("event_id"), str):
         raise InvalidRecordError("event_id: missing from a family_move signal", field="event_id")
     return signal
@@ -68,16 +74,7 @@ def action(key: bytes | None, value: bytes | None) -> dict[str, Any]:
 
 def concern_signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
     """``{"type": "deadline_due"}`` or ``{"type": "school_authority", "local_authority": ...}``."""
-    if not key:
-        raise InvalidRecordError("key: missing; signals are keyed by child_ref", field="key")
-    check_child_ref(key.decode(errors="replace"), field="key")
-    try:
-        signal = json.loads(value or b"")
-    except ValueError:
-        raise InvalidRecordError("value: not a JSON concern signal", field="value") from None
-    kinds = ("deadline_due", "school_authority")
-    if not isinstance(signal, dict) or signal.get("type") not in kinds:
-        raise InvalidRecordError("type: not deadline_due or school_authority", field="type")
+    signal: dict[str, Any] = _signal(key, value, "concern", ("deadline_due", "school_authority"))
     if signal["type"] == "school_authority" and not isinstance(
         signal.get("local_authority"), str | None
     ):
