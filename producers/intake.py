@@ -44,6 +44,23 @@ from safeguard.kernel.settings import Settings
 MAX_BATCH = 500
 
 
+def check_batch(items: list[Any]) -> None:
+    if len(items) > MAX_BATCH:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"a batch holds at most {MAX_BATCH} events"
+        )
+
+
+async def send_all(request: Request, records: list[tuple[str, str, bytes]]) -> None:
+    """Send (topic, child_ref, value) records in order; return when the broker has each one."""
+    producer = request.app.state.producer
+    sends = [
+        await producer.send(topic, key=ref.encode(), value=data) for topic, ref, data in records
+    ]
+    for sent in sends:
+        await sent
+
+
 def _values(item: BaseModel, agency: Agency) -> dict[str, Any]:
     """The validated item's typed values, as the agency that sent them."""
     values = item.model_dump()
@@ -83,10 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
         topic: str,
         kind: str,
     ) -> Accepted:
-        if len(items) > MAX_BATCH:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE, f"a batch holds at most {MAX_BATCH} events"
-            )
+        check_batch(items)
         now = dt.datetime.now(dt.UTC)
         records, problems = [], []
         for index, item in enumerate(items):
@@ -123,14 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
             for r, data in records:  # in order: one child's events keep their sequence
                 unique.setdefault(r["event_id"], (r, data))
             fresh = [(r, data) for r, data in unique.values() if r["event_id"] not in seen]
-            sends = [
-                await request.app.state.producer.send(
-                    topic, key=r["child_ref"].encode(), value=data
-                )
-                for r, data in fresh
-            ]
-            for sent in sends:
-                await sent  # the broker has acknowledged it
+            await send_all(request, [(topic, r["child_ref"], data) for r, data in fresh])
             await conn.executemany(
                 "INSERT INTO intake_events (event_id, agency_id, kind, child_ref, school_id)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agency_id, event_id) DO NOTHING",
@@ -184,10 +191,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Only the agency that sent an event can take it back: an id this agency did not send
         here is refused (404) and nothing of the request is published."""
         items = body if isinstance(body, list) else [body]
-        if len(items) > MAX_BATCH:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE, f"a batch holds at most {MAX_BATCH} events"
-            )
+        check_batch(items)
         kinds = {"observation": "observation", "school_registration": "registration"}
         now = dt.datetime.now(dt.UTC)
         async with request.app.state.pool.acquire() as conn:
@@ -234,16 +238,13 @@ def create_app(settings: Settings) -> FastAPI:
                         "retracted_at": now,
                     }
                 )
-            sends = [
-                await request.app.state.producer.send(
-                    retraction_topic(settings, r["of"]),
-                    key=r["child_ref"].encode(),
-                    value=encode_retraction(r),
-                )
-                for r in records
-            ]
-            for delivery in sends:
-                await delivery  # the broker has acknowledged it
+            await send_all(
+                request,
+                [
+                    (retraction_topic(settings, r["of"]), r["child_ref"], encode_retraction(r))
+                    for r in records
+                ],
+            )
         return Accepted(event_ids=[r["event_id"] for r in records], duplicates=[])
 
     @app.get("/health")

@@ -2,8 +2,8 @@
 
 safeguard infra up|status|down           the local Kafka broker and PostgreSQL cluster (infra)
 safeguard topics create                  create the project's topics (data)
-safeguard import schools|observations|registrations|fhir FILE   publish agency files (data)
-safeguard publish observation|registration --...   one event from flags (data)
+safeguard import schools|observations|registrations|retractions|fhir FILE   agency files (data)
+safeguard publish observation|registration|retraction --...   one event from flags (data)
 safeguard scenario generate              a synthetic multi-agency timeline (data)
 safeguard worker                         the stream processor (services)
 safeguard intake                         the HTTP intake (services)
