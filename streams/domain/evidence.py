@@ -9,12 +9,14 @@ version) so a replay or redelivery never makes a new version.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 from streams.domain.lifecycle import AlertState
+from streams.domain.times import EPOCH as EPOCH
+from streams.domain.times import to_datetime as to_datetime
+from streams.domain.times import to_millis as to_millis
 
 MS_PER_DAY = 86_400_000
 
@@ -158,16 +160,3 @@ class ChildState:
             school_authority=data.get("school_authority"),
             retracted=[(r[0], r[1], r[2]) for r in data.get("retracted", ())],
         )
-
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MS = dt.timedelta(milliseconds=1)
-
-
-def to_millis(value: dt.datetime) -> int:
-    """Exact milliseconds since the epoch (no float rounding)."""
-    return (value - EPOCH) // _MS
-
-
-def to_datetime(millis: int) -> dt.datetime:
-    return EPOCH + millis * _MS

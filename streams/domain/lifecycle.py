@@ -22,9 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.catalogue import LEVELS
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MS = dt.timedelta(milliseconds=1)
+from streams.domain.times import to_datetime, to_millis
 
 
 def alert_id(child_ref: str, kind: str, episode: int) -> str:
@@ -69,7 +67,7 @@ class Content:
             "level": self.level,
             "rule_id": self.rule_id,
             "rule_version": self.rule_version,
-            "raised_at": (self.raised_at - EPOCH) // _MS,
+            "raised_at": to_millis(self.raised_at),
             "local_authority": self.local_authority,
             "local_authorities": list(self.local_authorities),
             "evidence": [
@@ -79,7 +77,7 @@ class Content:
                     e["agency_id"],
                     e["indicator"],
                     e["group"],
-                    (e["observed_at"] - EPOCH) // _MS,
+                    to_millis(e["observed_at"]),
                 ]
                 for e in self.evidence
             ],
@@ -92,7 +90,7 @@ class Content:
             level=data["level"],
             rule_id=data["rule_id"],
             rule_version=data["rule_version"],
-            raised_at=EPOCH + data["raised_at"] * _MS,
+            raised_at=to_datetime(data["raised_at"]),
             local_authority=data["local_authority"],
             local_authorities=tuple(data["local_authorities"]),
             evidence=tuple(
@@ -102,7 +100,7 @@ class Content:
                     "agency_id": row[2],
                     "indicator": row[3],
                     "group": row[4],
-                    "observed_at": EPOCH + row[5] * _MS,
+                    "observed_at": to_datetime(row[5]),
                 }
                 for row in data["evidence"]
             ),
@@ -265,10 +263,10 @@ def _rank(level: str) -> int:
 def _closure_json(closure: dict[str, Any] | None) -> dict[str, Any] | None:
     if closure is None:
         return None
-    return {**closure, "at": (closure["at"] - EPOCH) // _MS}
+    return {**closure, "at": to_millis(closure["at"])}
 
 
 def _closure_from(data: dict[str, Any] | None) -> dict[str, Any] | None:
     if data is None:
         return None
-    return {**data, "at": EPOCH + data["at"] * _MS}
+    return {**data, "at": to_datetime(data["at"])}
