@@ -6,14 +6,12 @@ own command once the topics exist: ``faust -A streams.app worker -l info``.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import faust
-from faust.transport.drivers.aiokafka import Consumer, Producer
 
 from safeguard.kernel.settings import load_settings
-from streams.guard import fatal
+from streams.transport import DurableProducer, HonestConsumer
 
 #: Faust tuning, shared with the benchmark's framework baselines (``bench.faust_ceiling``) so
 #: both run alike. Two knobs that made the worker faster are deliberately left at Faust's
@@ -26,62 +24,6 @@ TUNING: dict[str, Any] = {}
 settings = load_settings()
 # Faust does not create its data folder; `faust -A streams.app worker` needs it too.
 settings.worker_dir.mkdir(parents=True, exist_ok=True)
-
-
-class DurableProducer(Producer):
-    """Faust's producer, with a flush that returns only when every buffered record is sent.
-
-    Faust flushes the producer before it commits input offsets, but its buffer flush gives up
-    after 0.1 s without progress and can miss a record in hand, and a changelog write that
-    fails is only logged. Either way an offset could be committed while a state write was not
-    on the broker, and a crash then lost that state. Here every record put in the buffer is
-    tracked until the broker has it; one that fails stops the worker before anything more is
-    committed (the guard's rule for a fault that is not about a record).
-    """
-
-    def send_soon(self, fut: Any) -> None:
-        unsettled = self.__dict__.setdefault("_unsettled", set())
-        unsettled.add(fut)
-        fut.add_done_callback(_settled(unsettled))
-        super().send_soon(fut)
-
-    async def flush(self) -> None:
-        # Only what is in hand now: the offsets being committed were acknowledged before this
-        # flush began, so their records are all here; records of later events keep coming.
-        in_hand = list(self.__dict__.get("_unsettled", ()))
-        await super().flush()
-        if in_hand:
-            await asyncio.wait(in_hand)
-
-
-def _settled(unsettled: set[Any]) -> Any:
-    def settled(fut: Any) -> None:
-        unsettled.discard(fut)
-        if not fut.cancelled() and fut.exception() is not None:
-            fatal(f"a state or output record was not sent: {type(fut.exception()).__name__}")
-
-    return settled
-
-
-class HonestConsumer(Consumer):
-    """Faust's consumer, acknowledging only records an agent handled in the current generation.
-
-    During a rebalance Faust skips the records it had fetched before (an older generation, or
-    flow control suspended) and acknowledges them unprocessed, so the next commit could pass
-    records that no agent saw: lost for good. Seen here: alert versions, signals and state
-    missing after a worker was killed and restarted. Such an acknowledgement is dropped instead;
-    the record stays uncommitted and is read again from the committed offset, where Faust seeks
-    after every rebalance. A record an agent finished while a rebalance began is read again too:
-    handling is idempotent.
-    """
-
-    def ack(self, message: Any) -> bool:
-        app = self.app
-        if message.generation_id != app.consumer_generation_id or not app.flow_control.is_active():
-            message.acked = True  # done with in this generation; never counted as handled
-            self._unacked_messages.discard(message)
-            return False
-        return bool(super().ack(message))
 
 
 class App(faust.App):

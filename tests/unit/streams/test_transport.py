@@ -1,0 +1,98 @@
+"""The worker's consumer in Faust's own fetch loop, with a seek in the middle of a batch.
+
+Faust's ``_drain_messages`` runs here as it does in the worker; only the broker is replaced,
+by the batches a fetch would return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+import faust.transport.drivers.aiokafka as driver
+import pytest
+from faust.types import TP
+
+from streams.app import app, settings
+from streams.transport import HonestConsumer
+
+PARTITION = TP(settings.topic_family_departures, 1)
+COMMITTED = 58
+
+
+def _message(offset: int) -> Any:
+    return SimpleNamespace(topic=PARTITION.topic, partition=1, offset=offset, key=b"", value=b"")
+
+
+async def _run(monkeypatch: pytest.MonkeyPatch, between: bool) -> tuple[HonestConsumer, list[int]]:
+    """A batch 58..76 is being passed on when the recovery seeks back to the committed offset
+    58, ending while record 74 is being handled, or just after; the next fetch returns 58..76
+    again."""
+    fetcher: Any = SimpleNamespace(_stopped=asyncio.Event())
+    delivered: list[int] = []
+    seeking_after = 74
+    first = True  # the seek comes once
+
+    async def deliver(message: Any) -> None:
+        nonlocal first
+        delivered.append(message.offset)
+        if first and not between and message.offset == seeking_after:
+            first = False
+            await consumer.perform_seek()  # run by the recovery, while a record is handled
+        if len(delivered) > 60:
+            fetcher._stopped.set()
+
+    consumer = HonestConsumer(
+        app.transport,
+        callback=deliver,
+        on_partitions_revoked=None,
+        on_partitions_assigned=None,
+        beacon=app.beacon,
+        loop=asyncio.get_running_loop(),
+    )
+    fetches = iter([range(COMMITTED, 77), range(COMMITTED, 77)])
+
+    async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109
+        nonlocal first
+        batch = next(fetches, None)
+        if batch is None:
+            fetcher._stopped.set()
+            return
+        for offset in batch:
+            if first and between and offset == seeking_after + 1:
+                first = False
+                await consumer.perform_seek()  # run by the recovery, between two records
+            yield PARTITION, _message(offset)
+
+    async def seek_to_committed() -> dict[TP, int]:
+        await asyncio.sleep(0)
+        return {PARTITION: COMMITTED}
+
+    monkeypatch.setattr(driver.Consumer, "getmany", getmany)
+    # As in a running worker, where the partition's agent acknowledges its records.
+    monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: True)
+    monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
+    consumer._committed_offset[PARTITION] = COMMITTED
+    await consumer._drain_messages(fetcher)
+    return consumer, delivered
+
+
+@pytest.mark.parametrize("between", [False, True], ids=["during", "between"])
+async def test_records_fetched_before_a_seek_never_make_a_gap_that_commits_them(
+    monkeypatch: pytest.MonkeyPatch, between: bool
+) -> None:
+    consumer, _ = await _run(monkeypatch, between)
+    # No offset is taken for absent, so none can be committed without an agent handling it.
+    assert not consumer._gap[PARTITION]
+
+
+@pytest.mark.parametrize("between", [False, True], ids=["during", "between"])
+async def test_every_record_the_seek_asks_for_again_is_passed_on_again(
+    monkeypatch: pytest.MonkeyPatch, between: bool
+) -> None:
+    consumer, delivered = await _run(monkeypatch, between)
+    before_seek = list(range(COMMITTED, 75))
+    assert delivered == before_seek + list(range(COMMITTED, 77))
+    assert consumer._read_offset[PARTITION] == 76
