@@ -97,7 +97,7 @@ class Run:
             "SAFEGUARD_TOPIC_PARTITIONS": "4",
             "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
             "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
-            "SAFEGUARD_WORKER_STALL_SECONDS": "20",
+            "SAFEGUARD_WORKER_STALL_SECONDS": "60",
             "SAFEGUARD_PSEUDONYM_KEY_FILE": str(self.folder / "key"),
             "SAFEGUARD_CLOCK": CLOCKS[0],
             **{f"SAFEGUARD_TOPIC_{k}": f"{prefix}.{v}" for k, v in names.items()},

@@ -76,9 +76,9 @@ class SeekFence:
     committed unhandled, and the records the seek asked for again were dropped as already
     read. Seen in ``make chaos``: a travelling family's departure never reached its agent.
 
-    ``seeks`` counts the seeks begun and ended; a batch fetched in an earlier count is cut off
-    at its next record, and the read offsets the seek set are put back (the loop writes the
-    offset of the record it was passing on after the seek had reset it).
+    ``seeks`` counts the seeks begun and ended; a batch during which the count changed is cut
+    off at its next record, and the read offsets the seeks set are put back (the loop writes
+    the offset of the record it was passing on after the seek had reset it).
     """
 
     seeks: int = 0
@@ -95,15 +95,20 @@ class SeekFence:
     async def batch(
         self, records: AsyncIterator[tuple[Any, Any]], read_offsets: MutableMapping[Any, Any]
     ) -> AsyncIterator[tuple[Any, Any]]:
-        """``records`` as long as no seek begins or ends; then the read offsets as sought."""
+        """``records`` until a seek begins or ends; then the read offsets as the seeks set them.
+
+        Checked before each record and once more after the last, since the loop writes the
+        offset of the record it was passing on once that record is done.
+        """
         seeks = self.seeks
+        self.sought.clear()
         async for tp, message in records:
             if self.seeks != seeks:
-                read_offsets.update(self.sought)
-                self.sought.clear()
-                log.info("dropped the rest of a batch fetched before a seek; reading again")
-                return
+                break
             yield tp, message
+        if self.seeks != seeks:
+            read_offsets.update(self.sought)
+            log.info("a seek came during a fetched batch: reading again from where it put it")
 
 
 class HonestConsumer(Consumer):

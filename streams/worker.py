@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 import sys
+from pathlib import Path
 
 from safeguard.kernel.errors import EXIT_FAULT
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.topics import ensure_topics
+
+log = logging.getLogger(__name__)
 
 
 def run(settings: Settings, loglevel: str = "info") -> None:
@@ -19,14 +24,43 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     import streams.agents  # noqa: F401 - registers the agents with the app
     from streams.app import app
 
+    marker = Path(app.conf.appdir) / "stopped-cleanly"
+    forget_state_after_an_unclean_stop(Path(app.conf.tabledir), marker)
     process = faust.Worker(app, loglevel=loglevel)
     # Faust's terminal spinner turns every logger up to DEBUG below the chosen level (so each
     # record can spin it): at -l warning every debug record would be built and dropped.
     process.spinner = None
     try:
         process.execute_from_commandline()
+    except SystemExit as stop:
+        if stop.code in (0, None) and getattr(app, "_crash_reason", None) is None:
+            marker.write_text("")
+        raise
     finally:
         # A crashed Faust service stops the worker with exit status 0: say it was a fault.
         if getattr(app, "_crash_reason", None) is not None:
             sys.stderr.write(f"error: the worker crashed: {app._crash_reason!r}\n")
             raise SystemExit(EXIT_FAULT)
+
+
+def forget_state_after_an_unclean_stop(tables: Path, marker: Path) -> None:
+    """Delete the local table stores unless the last run stopped cleanly.
+
+    A worker killed, or stopped for a fault, may have written a table locally whose changelog
+    record never reached the broker, while the input that caused it was not committed. Started
+    on that local copy, it would handle the input again, find nothing changed, write nothing,
+    and the changelog (the only copy another worker or a new disk would have) would lack the
+    write for good. Rebuilt from the changelogs, the state is exactly what the broker holds,
+    and the replayed input writes again whatever is missing. After a clean stop Faust has
+    flushed everything, and the local stores are kept (a fast start).
+    """
+    clean = marker.exists()
+    marker.unlink(missing_ok=True)
+    if clean or not tables.exists():
+        return
+    log.warning(
+        "the worker did not stop cleanly last time: rebuilding its state from the changelog "
+        "topics instead of the local copy in %s",
+        tables,
+    )
+    shutil.rmtree(tables)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,6 +18,7 @@ from faust.types import TP
 
 from streams.app import app, settings
 from streams.transport import HonestConsumer
+from streams.worker import forget_state_after_an_unclean_stop
 
 PARTITION = TP(settings.topic_family_departures, 1)
 COMMITTED = 58
@@ -26,13 +28,14 @@ def _message(offset: int) -> Any:
     return SimpleNamespace(topic=PARTITION.topic, partition=1, offset=offset, key=b"", value=b"")
 
 
-async def _run(monkeypatch: pytest.MonkeyPatch, between: bool) -> tuple[HonestConsumer, list[int]]:
+async def _run(
+    monkeypatch: pytest.MonkeyPatch, between: bool, seeking_after: int = 74
+) -> tuple[HonestConsumer, list[int]]:
     """A batch 58..76 is being passed on when the recovery seeks back to the committed offset
     58, ending while record 74 is being handled, or just after; the next fetch returns 58..76
     again."""
     fetcher: Any = SimpleNamespace(_stopped=asyncio.Event())
     delivered: list[int] = []
-    seeking_after = 74
     first = True  # the seek comes once
 
     async def deliver(message: Any) -> None:
@@ -96,3 +99,23 @@ async def test_every_record_the_seek_asks_for_again_is_passed_on_again(
     before_seek = list(range(COMMITTED, 75))
     assert delivered == before_seek + list(range(COMMITTED, 77))
     assert consumer._read_offset[PARTITION] == 76
+
+
+async def test_a_seek_while_the_last_record_of_a_batch_is_handled_reads_it_all_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer, delivered = await _run(monkeypatch, between=False, seeking_after=76)
+    assert delivered == list(range(COMMITTED, 77)) * 2
+    assert not consumer._gap[PARTITION]
+
+
+def test_local_state_is_forgotten_after_an_unclean_stop_and_kept_after_a_clean_one(
+    tmp_path: Path,
+) -> None:
+    tables, marker = tmp_path / "tables", tmp_path / "stopped-cleanly"
+    (tables / "child_to_evidence-0.db").mkdir(parents=True)
+    marker.write_text("")
+    forget_state_after_an_unclean_stop(tables, marker)
+    assert (tables / "child_to_evidence-0.db").exists() and not marker.exists()
+    forget_state_after_an_unclean_stop(tables, marker)  # this run was killed: no marker
+    assert not tables.exists()
