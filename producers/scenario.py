@@ -6,9 +6,9 @@ identifier is synthetic: NHS numbers from the 999 test range, with valid check d
 
 Stories, by share of children:
 
-* ``trafficked`` — short stay at a school (often near a port), then health sees an adult who
-  speaks for the child and police see long working hours; some are found in an exploitative
-  setting (immediate risk).
+* ``trafficked`` — on a school roll for a term or longer (often near a port), then gone with no
+  known destination; health sees an adult who speaks for the child and police see long working
+  hours; some are found in an exploitative setting (immediate risk).
 * ``combined`` — two agencies each see one ordinary indicator.
 * ``traveller_family`` — siblings of a travelling family leave school together (benign).
 * ``unaccompanied_only`` — border force sees a child travelling alone, nothing else (benign).
@@ -169,21 +169,22 @@ class _Builder:
         if story == "trafficked":
             nhs = self.child(story)
             school = self.school(la)
+            left = day + rng.randint(100, 180)  # "a term or longer", then moved on
             self.register(nhs, school, "registered", day)
-            self.register(nhs, school, "deregistered", day + rng.randint(15, 60))
-            self.observe(nhs, "health.controlling_companion", ("health", HEALTH[la]), la, day + 62)
+            self.register(nhs, school, "deregistered", left)
+            self.observe(nhs, "health.controlling_companion", ("health", HEALTH[la]), la, left + 2)
             if rng.random() < 0.3:
                 self.observe(
                     nhs,
                     "control.seen_in_inappropriate_places",
                     ("police", POLICE[la]),
                     la,
-                    day + 70,
+                    left + 10,
                     immediate_risk="yes",
                 )
             else:
                 self.observe(
-                    nhs, "control.long_working_hours", ("police", POLICE[la]), la, day + 70
+                    nhs, "control.long_working_hours", ("police", POLICE[la]), la, left + 10
                 )
             return 1
         if story == "combined":

@@ -135,12 +135,16 @@ class Settings(BaseSettings):
     )
 
     # Missing-from-education patterns (defaults: domain notes section 2.6)
-    short_registration_max_school_days: int = Field(
-        default=65, ge=1, description="A stay this short or shorter is a short stay (about a term)."
+    registration_then_removal_min_school_days: int = Field(
+        default=55,
+        ge=1,
+        description="A stay this long or longer, then removal, is the guide's pattern (a term).",
     )
     repeated_registrations_window_days: int = Field(default=365, ge=1)
     repeated_registrations_min_schools: int = Field(default=3, ge=2)
-    repeated_registrations_min_local_authorities: int = Field(default=2, ge=2)
+    repeated_registrations_min_local_authorities: int = Field(
+        default=3, ge=2, description="Local authorities in the window: one move is not a pattern."
+    )
     no_destination_school_days: int = Field(
         default=10, ge=1, description="School days to wait for a new registration."
     )

@@ -16,7 +16,7 @@ class Thresholds:
     concern_min_groups: int
     transition_window_days: int
     immediate_risk_days: int
-    short_registration_max_school_days: int
+    registration_then_removal_min_school_days: int
     repeated_registrations_window_days: int
     repeated_registrations_min_schools: int
     repeated_registrations_min_local_authorities: int

@@ -45,12 +45,61 @@ ADJUSTMENTS: RuleBook[AdjustCheck] = RuleBook("education, adjustments")
 
 @DEPARTURES.rule(
     "education.short_stay",
-    1,
-    "medium",
-    "A child registered at a school for a term or longer and then moved elsewhere in the UK or "
-    "abroad, in a pattern of registration and de-registration, may have been trafficked.",
+    2,
+    "low",
+    "Children trafficked into the country may be registered at a school for a term or longer, "
+    "before being moved to another part of the UK or abroad. This pattern of registration and "
+    "de-registration may be an indicator that a child has been trafficked.",
 )
 def short_stay(ctx: Context, departure: Registration) -> Finding | None:
+    """Registered for a term or longer, then gone with no known destination: medium at once when
+    it has happened before within the repeated-registration window (a pattern, whether or not
+    the child turned up on another roll in between); low once, if the child is on no other roll
+    by the no-destination deadline."""
+    stay = _stay(ctx, departure)
+    minimum = ctx.config.registration_then_removal_min_school_days
+    if stay is None or stay[1] < minimum:
+        return None
+    joined, length = stay
+    horizon = departure.day - dt.timedelta(days=ctx.config.repeated_registrations_window_days)
+    earlier = [
+        r
+        for r in ctx.state.registrations
+        if r.kind == "deregistered"
+        and horizon <= r.day < departure.day
+        and r.destination is None
+        and of_concern(r)
+        and (_stay(ctx, r) or (None, 0))[1] >= minimum
+    ]
+    days = ctx.config.no_destination_school_days
+    deadline = ctx.calendar.add_school_days(departure.day, days, departure.local_authority)
+    if not earlier and waiting(ctx, departure, "no_destination", deadline):
+        return None
+    found = (
+        f"Registered at school {departure.school_id} on {joined.date} and removed on "
+        f"{departure.date} after {length} school days (a term or longer: {minimum}) with no "
+        "known destination"
+    )
+    if earlier:
+        before = earlier[-1]
+        found += (
+            f", the second time within {ctx.config.repeated_registrations_window_days} days: "
+            f"the child also left school {before.school_id} on {before.date} in the same way."
+        )
+    else:
+        found += f", and on no other roll {days} school days later."
+    return Finding(
+        short_stay.rule,
+        "medium" if earlier else short_stay.rule.level,
+        "movement.short_school_registration_then_removed",
+        departure,
+        (*earlier[-1:], joined, departure),
+        found,
+    )
+
+
+def _stay(ctx: Context, departure: Registration) -> tuple[Registration, int] | None:
+    """The registration a departure ended, and its length in school days."""
     joined = [
         r
         for r in ctx.state.registrations
@@ -60,22 +109,10 @@ def short_stay(ctx: Context, departure: Registration) -> Finding | None:
     ]
     if not joined:
         return None
-    limit = ctx.config.short_registration_max_school_days
-    stay = ctx.calendar.school_days_between(
+    days = ctx.calendar.school_days_between(
         joined[-1].day, departure.day, departure.local_authority
     )
-    if stay > limit:
-        return None
-    return Finding(
-        short_stay.rule,
-        short_stay.rule.level,
-        "movement.short_school_registration_then_removed",
-        departure,
-        (joined[-1], departure),
-        f"Registered at school {departure.school_id} on {joined[-1].date} and removed on "
-        f"{departure.date} after {stay} school days (a term or less, threshold {limit}) with no "
-        "known destination.",
-    )
+    return joined[-1], days
 
 
 @DEPARTURES.rule(
@@ -153,24 +190,39 @@ def registered_again(ctx: Context, departure: Registration, deadline: dt.date) -
 
 @DEPARTURES.rule(
     "education.family_move",
-    1,
+    2,
     "low",
-    "Not every child missing from education is trafficked: Gypsy, Roma, Traveller or migrant "
-    "families may go missing from school together.",
+    "Not all children who go missing from education have been victims of trafficking: children "
+    "from communities that move around (Gypsy, Roma, traveller or migrant families) may "
+    "collectively go missing from school.",
 )
 def family_move(ctx: Context, departure: Registration) -> Finding | None:
-    if departure.event_id not in ctx.state.family_moves:
+    """A departure confirmed as siblings leaving together, or a travelling family's child who
+    left alone once the window for siblings has passed: the authority's enquiry, at low."""
+    together = departure.event_id in ctx.state.family_moves
+    waiting_for_siblings = any(
+        p.kind == "family_window"
+        and p.event_id == departure.event_id
+        and p.due > ctx.today.isoformat()
+        for p in ctx.state.pending
+    )
+    if not together and not (departure.family_travelling and not waiting_for_siblings):
         return None
     ctx.cancel(departure.event_id)
+    how = (
+        "together with siblings of a travelling family"
+        if together
+        else "as the child of a travelling family, with no sibling leaving at the same time"
+    )
     return Finding(
         family_move.rule,
         family_move.rule.level,
         "movement.unknown_destination_on_leaving",
         departure,
         (departure,),
-        f"Left school {departure.school_id} on {departure.date} together with siblings of a "
-        "travelling family: the local authority should make its missing-education enquiries, "
-        "but a family moving together is not on its own a sign of trafficking.",
+        f"Left school {departure.school_id} on {departure.date} {how}: the local authority "
+        "should make its missing-education enquiries, but a travelling family's move is not on "
+        "its own a sign of trafficking.",
         family_move=True,
     )
 
@@ -206,7 +258,8 @@ def repeated_registration(ctx: Context) -> Finding | None:
         f"Registered at {len(schools)} schools in {len(authorities)} local "
         f"{'authority' if len(authorities) == 1 else 'authorities'} within {window} days "
         f"(thresholds: {config.repeated_registrations_min_schools} schools or "
-        f"{config.repeated_registrations_min_local_authorities} local authorities).",
+        f"{config.repeated_registrations_min_local_authorities} local authorities; a single move "
+        "is not a pattern).",
     )
 
 

@@ -60,12 +60,13 @@ def import_schools(env: dict[str, str], tmp_path: Path) -> str:
     return result.stdout
 
 
-def test_short_stay_at_a_port_school_alerts_and_adds_to_the_combined_concern(
+def test_a_term_then_gone_at_a_port_school_alerts_and_adds_to_the_combined_concern(
     kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     out = import_schools(worker_env, tmp_path)
     assert f"published 2 schools to {worker_env['SAFEGUARD_TOPIC_SCHOOLS']}; rejected 1" in out
-    env = {**worker_env, "SAFEGUARD_CLOCK": "2026-10-01T12:00:00+00:00"}
+    # A term and more on the roll, gone on 16 December, on no roll by the deadline in January.
+    env = {**worker_env, "SAFEGUARD_CLOCK": "2027-02-01T12:00:00+00:00"}
     education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
     concern = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     log = tmp_path / "worker.log"
@@ -75,7 +76,7 @@ def test_short_stay_at_a_port_school_alerts_and_adds_to_the_combined_concern(
             worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"],
             [
                 registration(7, "r7", "registered", MON, "6614001"),
-                registration(7, "d7", "deregistered", MON + dt.timedelta(days=14), "6614001"),
+                registration(7, "d7", "deregistered", MON + dt.timedelta(days=100), "6614001"),
             ],
         )
         wait_for(education.poll, 90, "the education alert", log)
@@ -101,8 +102,9 @@ def test_short_stay_at_a_port_school_alerts_and_adds_to_the_combined_concern(
     (combined,) = [ALERTS.decode(r.value) for r in concern.records]
     assert (combined["rule_id"], combined["level"]) == ("concern.possible_trafficking", "high")
     assert [(e["event_id"], e["agency_type"]) for e in combined["evidence"]] == [
-        ("edu-education.short_stay-d7", "local_authority"),
         ("h7", "health"),
+        ("edu-education.no_destination-d7", "local_authority"),
+        ("edu-education.short_stay-d7", "local_authority"),
     ]
     education.close()
     concern.close()

@@ -175,6 +175,8 @@ async def test_a_family_move_read_before_its_departure_gives_the_versions_of_the
             await put(agent, value, topic)
     alerts = [ALERTS.decode(c.kwargs["value"]) for c in sent["alerts"].await_args_list]
     assert [(a["version"], a["level"], a["family_move"]) for a in alerts] == [
-        (1, "medium", False),
-        (2, "low", True),
+        (1, "low", True),  # a travelling family's child alone: the authority's enquiry
+        (2, "low", True),  # siblings left too: a family move
     ]
+    assert "no sibling leaving" in alerts[0]["reasons"][0]
+    assert "together with siblings" in alerts[1]["reasons"][0]

@@ -92,8 +92,23 @@ def test_a_travelling_familys_departure_waits_for_its_siblings() -> None:
     )
 
 
-def test_a_lone_travelling_child_is_judged_after_the_window() -> None:
+def test_a_lone_travelling_child_gets_the_authoritys_enquiry_at_low_after_the_window() -> None:
     departure = reg("d", "deregistered", MON, family_group_ref="f" * 64, family_travelling=True)
+    state = history(departure)
+    assert found(state, dt.date(2026, 1, 10)) == []  # held while siblings may follow
+    (finding,) = evaluate(state, LATER, CAL, CONFIG, near_port)
+    assert (finding.rule.id, finding.level, finding.family_move) == (
+        "education.family_move",
+        "low",
+        True,
+    )
+    assert "with no sibling leaving at the same time" in finding.reason
+    assert state.pending == []  # no missing-education deadline, no trafficking indicator
+    assert run(state, LATER).concern_observations == []
+
+
+def test_a_child_of_a_family_not_known_to_travel_who_leaves_alone_is_missing() -> None:
+    departure = reg("d", "deregistered", MON, family_group_ref="f" * 64)
     assert found(history(departure), LATER) == [("education.no_destination", "medium")]
 
 
@@ -116,15 +131,22 @@ def run(state: EducationState, today: dt.date, *, resend: bool = False) -> educa
 
 
 def test_versions_concern_observations_and_resend() -> None:
-    state = history(reg("r", "registered", MON), reg("d", "deregistered", school_day(20)))
-    first = run(state, school_day(20))
+    state = history(reg("r", "registered", MON), reg("d", "deregistered", school_day(60)))
+    on_leaving = run(state, school_day(60))
+    assert on_leaving.alert is None and on_leaving.next_due == "2026-04-14"
+    first = run(state, dt.date(2026, 4, 14))
     assert first.new_version and first.alert is not None
     assert (first.alert["version"], first.alert["rule_id"], first.alert["level"]) == (
         1,
-        "education.short_stay",
+        "education.no_destination",
         "medium",
     )
     assert [e["event_id"] for e in first.alert["evidence"]] == ["r", "d"]
+    assert first.alert["reasons"][0] == (
+        "Registered at school 6812345 on 2026-01-05 and removed on 2026-03-30 after 60 school "
+        "days (a term or longer: 55) with no known destination, and on no other roll 10 school "
+        "days later."
+    )
     assert first.alert["actions"] == [
         "report_child_at_risk",
         "share_with_agencies",
@@ -136,21 +158,21 @@ def test_versions_concern_observations_and_resend() -> None:
             "movement.short_school_registration_then_removed",
             {"id": "W06000015", "type": "local_authority"},
         ),
+        (
+            "edu-education.no_destination-d",
+            "movement.unknown_destination_on_leaving",
+            {"id": "W06000015", "type": "local_authority"},
+        ),
     ]
-    assert first.next_due == "2026-02-17"
+    assert first.next_due is None
 
-    again = run(state, school_day(20), resend=True)
+    again = run(state, dt.date(2026, 4, 14), resend=True)
     codec = EventCodec("alert")
     assert not again.new_version and codec.encode(again.alert) == codec.encode(first.alert)
     assert again.concern_observations == []
 
-    due = run(state, dt.date(2026, 2, 17))
-    assert due.new_version and due.alert["version"] == 2
-    assert due.alert["alert_id"] == first.alert["alert_id"]
-    assert [o["indicator"] for o in due.concern_observations] == [
-        "movement.unknown_destination_on_leaving"
-    ]
-    assert due.next_due is None
+    later = run(state, dt.date(2026, 5, 4))
+    assert (later.alert, later.new_version, later.concern_observations) == (None, False, [])
 
 
 def test_a_family_move_is_alerted_but_never_enters_the_concern_evidence() -> None:

@@ -18,15 +18,49 @@ from tests.unit.streams.domain.test_education import (
 )
 
 CASES = {
-    "short stay of 65 school days, destination unknown": (
-        [reg("r", "registered", MON), reg("d", "deregistered", school_day(65))],
+    "a stay of 55 school days, then gone: the guide's pattern, once": (
+        [reg("r", "registered", MON), reg("d", "deregistered", school_day(55))],
         LATER,
-        [("education.short_stay", "medium"), ("education.no_destination", "medium")],
+        [("education.short_stay", "low"), ("education.no_destination", "medium")],
     ),
-    "a stay of 66 school days is not short": (
-        [reg("r", "registered", MON), reg("d", "deregistered", school_day(66))],
+    "a stay of 54 school days is shorter than a term": (
+        [reg("r", "registered", MON), reg("d", "deregistered", school_day(54))],
         LATER,
         [("education.no_destination", "medium")],
+    ),
+    "registered for a term or longer, then removed, again": (
+        [
+            reg("r1", "registered", MON, school="1"),
+            reg("d1", "deregistered", school_day(60), school="1"),
+            reg("r2", "registered", school_day(65), school="2"),
+            reg("d2", "deregistered", school_day(125), school="2"),
+        ],
+        school_day(126),
+        [("education.short_stay", "medium")],  # at once: on the roll in between or not
+    ),
+    "the same, but the first stay was shorter than a term": (
+        [
+            reg("r1", "registered", MON, school="1"),
+            reg("d1", "deregistered", school_day(50), school="1"),
+            reg("r2", "registered", school_day(55), school="2"),
+            reg("d2", "deregistered", school_day(115), school="2"),
+        ],
+        school_day(116),
+        [],
+    ),
+    "a term or longer, but registered elsewhere within the deadline: no pattern": (
+        [
+            reg("r", "registered", MON),
+            reg("d", "deregistered", school_day(60)),
+            reg("n", "registered", school_day(62), school="6819999"),
+        ],
+        LATER,
+        [],
+    ),
+    "a term or longer is judged at the deadline, not on the day of leaving": (
+        [reg("r", "registered", MON), reg("d", "deregistered", school_day(60))],
+        school_day(65),
+        [],
     ),
     "arriving at the named destination is neither short stay nor missing": (
         [
@@ -116,10 +150,19 @@ CASES = {
         LATER,
         [],
     ),
-    "two local authorities in a year": (
+    "one move between two local authorities is not a pattern": (
         [
             reg("a", "registered", MON, school="1"),
             reg("b", "registered", MON + dt.timedelta(30), school="2", la="W06000011"),
+        ],
+        LATER,
+        [],
+    ),
+    "two moves, three local authorities in a year": (
+        [
+            reg("a", "registered", MON, school="1"),
+            reg("b", "registered", MON + dt.timedelta(30), school="2", la="W06000011"),
+            reg("c", "registered", MON + dt.timedelta(90), school="2", la="W06000012"),
         ],
         LATER,
         [("education.repeated_registration", "low")],
