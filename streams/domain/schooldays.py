@@ -1,11 +1,14 @@
-"""School days: weekdays that are not school holidays in the pupil's local authority.
+"""School days: weekdays that are neither bank holidays in Wales nor school holidays in the
+pupil's local authority.
 
-Weekends are never school days. An optional CSV file (``SAFEGUARD_SCHOOL_CALENDAR_FILE``) adds
-holidays, one range a row::
+Weekends and bank holidays for Wales (from the ``holidays`` package) are never school days. The
+school holidays are the Welsh pattern shipped in ``wales_school_holidays.csv`` (2025/26 to
+2028/29), or, when ``SAFEGUARD_SCHOOL_CALENDAR_FILE`` is set, that file's instead: one range a
+row, for one local authority or for all (``*``)::
 
     local_authority,first_day,last_day
     W06000015,2026-12-21,2027-01-01      # Cardiff, Christmas
-    *,2026-10-26,2026-10-30              # every local authority, half term
+    *,2026-10-26,2026-11-06              # every local authority, half term
 
 A malformed row is a ``ConfigError`` naming the file, the line and the value.
 """
@@ -18,19 +21,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import holidays
+
 from safeguard.kernel.errors import ConfigError
 
 ALL = "*"
 
 
+SHIPPED = Path(__file__).with_name("wales_school_holidays.csv")
+
+
 @dataclass(frozen=True)
 class SchoolCalendar:
-    """Holiday ranges per local authority (``*`` for all)."""
+    """Holiday ranges per local authority (``*`` for all), and days off everywhere."""
 
     holidays: dict[str, tuple[tuple[dt.date, dt.date], ...]] = field(default_factory=dict)
+    bank_holidays: frozenset[dt.date] = frozenset()
 
     def is_school_day(self, day: dt.date, local_authority: str) -> bool:
-        if day.weekday() >= 5:
+        if day.weekday() >= 5 or day in self.bank_holidays:
             return False
         ranges = self.holidays.get(local_authority, ()) + self.holidays.get(ALL, ())
         return not any(first <= day <= last for first, last in ranges)
@@ -54,9 +63,19 @@ class SchoolCalendar:
 
 
 def load_calendar(path: Path | None) -> SchoolCalendar:
-    """Read a holiday file; no file means weekends only."""
-    if path is None:
-        return SchoolCalendar()
+    """The holidays of ``path`` (the shipped Welsh pattern if ``None``) and Wales's bank
+    holidays for every year they cover."""
+    holidays = read_holidays(path or SHIPPED)
+    years = {d.year for spans in holidays.holidays.values() for span in spans for d in span}
+    return SchoolCalendar(holidays.holidays, wales_bank_holidays(years))
+
+
+def wales_bank_holidays(years: Iterable[int]) -> frozenset[dt.date]:
+    return frozenset(holidays.country_holidays("GB", subdiv="WLS", years=sorted(years)))
+
+
+def read_holidays(path: Path) -> SchoolCalendar:
+    """Read a holiday file (no bank holidays)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -75,8 +94,9 @@ def load_calendar(path: Path | None) -> SchoolCalendar:
 
 
 def _rows(lines: Iterable[str]) -> Iterable[tuple[int, list[str]]]:
-    for number, row in enumerate(csv.reader(lines), start=1):
-        cleaned = [c.split("#", 1)[0] for c in row]
-        if not any(c.strip() for c in cleaned) or cleaned[0].strip() == "local_authority":
+    """Numbered rows, comments (from ``#`` to the end of the line) and the header left out."""
+    for number, line in enumerate(lines, start=1):
+        row = next(csv.reader([line.split("#", 1)[0]]), [])
+        if not any(c.strip() for c in row) or row[0].strip() == "local_authority":
             continue
-        yield number, cleaned
+        yield number, row

@@ -200,6 +200,29 @@ def test_weekends_and_holidays_are_not_school_days(tmp_path: Path) -> None:
     assert calendar.add_school_days(dt.date(2026, 1, 5), 1, "W06000011") == dt.date(2026, 1, 6)
 
 
+def test_the_shipped_welsh_calendar_knows_holidays_and_bank_holidays() -> None:
+    wales = load_calendar(None)
+    la = "W06000015"
+    assert not wales.is_school_day(dt.date(2026, 10, 30), la)  # October half term
+    assert not wales.is_school_day(dt.date(2026, 11, 6), la)  # its second week
+    assert wales.is_school_day(dt.date(2026, 11, 9), la)
+    assert not wales.is_school_day(dt.date(2027, 5, 3), la)  # May Day, a bank holiday
+    # Left the day before the summer break: the tenth school day is in September.
+    assert wales.add_school_days(dt.date(2027, 7, 19), 10, la) == dt.date(2027, 9, 13)
+    assert SchoolCalendar().add_school_days(dt.date(2027, 7, 19), 10, la) == dt.date(2027, 8, 2)
+
+
+def test_an_authoritys_file_replaces_the_holiday_weeks_but_not_bank_holidays(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "calendar.csv"
+    path.write_text("local_authority,first_day,last_day\nW06000015,2026-11-02,2026-11-06\n")
+    own = load_calendar(path)
+    assert own.is_school_day(dt.date(2026, 10, 30), "W06000015")  # not a holiday in this file
+    assert not own.is_school_day(dt.date(2026, 11, 2), "W06000015")
+    assert not own.is_school_day(dt.date(2026, 12, 25), "W06000015")  # bank holiday
+
+
 def test_a_bad_calendar_row_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "calendar.csv"
     path.write_text("local_authority,first_day,last_day\nW06000015,2026-13-01,2026-01-07\n")
