@@ -33,6 +33,10 @@ class Component(enum.StrEnum):
     """Not an indicator: what an agency found (the child found safe); it ends a risk."""
 
 
+#: The components an indicator may combine (context and outcomes stand alone).
+EVIDENCE = frozenset({Component.ACTION, Component.EXPLOITATION, Component.CONCERN})
+
+
 def _enum_symbols(event: str, *path: str) -> tuple[str, ...]:
     """Symbols of an enum in the newest schema of ``event``, following field names in ``path``."""
     node: Any = default_registry().latest(event).raw
@@ -65,22 +69,34 @@ class Indicator:
 
     code: str
     group: str
-    component: Component
+    components: frozenset[Component]
+    """The parts of the guide's definition it evidences (most codes have one)."""
     immediate_risk: bool
-    weight: float
     observers: tuple[str, ...]
     description: str
     sources: tuple[str, ...]
+    same_as: str | None = None
+    """The code of the same fact under another heading: counted once per agency with it."""
+
+    @property
+    def component(self) -> Component:
+        """The first component listed (the only one for most codes)."""
+        return min(self.components, key=list(Component).index)
+
+    @property
+    def fact(self) -> str:
+        """What is counted: near-identical codes share one fact."""
+        return self.same_as or self.code
 
     @property
     def is_context(self) -> bool:
         """Context never raises an alert alone and never counts as a second agency or group."""
-        return self.component is Component.CONTEXT
+        return Component.CONTEXT in self.components
 
     @property
     def counts(self) -> bool:
         """Whether it counts towards an alert (context and outcomes never do)."""
-        return self.component not in (Component.CONTEXT, Component.OUTCOME)
+        return not self.components & {Component.CONTEXT, Component.OUTCOME}
 
 
 class Catalogue(Mapping[str, Indicator]):
@@ -118,6 +134,13 @@ def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
         if indicator.code in indicators:
             raise SchemaError(f"{path.name}: entry {position}: duplicate code {indicator.code!r}")
         indicators[indicator.code] = indicator
+    for indicator in indicators.values():
+        target = indicators.get(indicator.same_as or indicator.code)
+        if target is None or target.same_as is not None:
+            raise SchemaError(
+                f"{path.name}: {indicator.code}: same_as {indicator.same_as!r} is not a code "
+                "that stands for itself"
+            )
     return Catalogue(groups, indicators)
 
 
@@ -137,15 +160,21 @@ def _indicator(entry: Any, position: int, groups: Mapping[str, str], file: str) 
         unknown = [o for o in observers if o not in AGENCY_TYPES]
         if unknown:
             raise SchemaError(f"{where}: unknown agency types {unknown}")
+        listed = entry["component"]
+        components = frozenset(
+            Component(c) for c in (listed if isinstance(listed, list) else [listed])
+        )
+        if not components or (len(components) > 1 and not components <= EVIDENCE):
+            raise SchemaError(f"{where}: only action, exploitation and concern combine")
         return Indicator(
             code=code,
             group=group,
-            component=Component(entry["component"]),
+            components=components,
             immediate_risk=_bool(entry["immediate_risk"], where),
-            weight=float(entry["weight"]),
             observers=observers,
             description=str(entry["description"]),
             sources=tuple(entry["sources"]),
+            same_as=str(entry["same_as"]) if entry.get("same_as") else None,
         )
     except KeyError as exc:
         raise SchemaError(f"{where}: missing {exc.args[0]!r}") from None

@@ -108,7 +108,7 @@ def possible_trafficking(facts: Facts, config: Thresholds) -> Fired | None:
 )
 def combined(facts: Facts, config: Thresholds) -> Fired | None:
     agencies = sorted({(e.agency_type, e.agency_id) for e in facts.counted})
-    groups = sorted({e.group for e in facts.counted})
+    groups = sorted({facts.group(e) for e in facts.counted})
     if len(agencies) < config.concern_min_agencies and len(groups) < config.concern_min_groups:
         return None
     names = ", ".join(f"{kind} {agency_id}" for kind, agency_id in agencies)

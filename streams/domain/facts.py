@@ -29,7 +29,8 @@ class Facts:
 
     evidence: Sequence[Evidence]
     counted: Sequence[Evidence]
-    """The evidence that counts on its own (context indicators do not)."""
+    """The evidence that counts on its own (context indicators and outcomes do not), one piece
+    per agency and fact: near-identical codes (``same_as``) from one agency count once."""
     catalogue: Catalogue
     date_of_birth: dt.date | None
     age_disputed: bool
@@ -45,12 +46,23 @@ class Facts:
         age_disputed: bool = False,
         now: int | None = None,
     ) -> Facts:
-        counted = [e for e in evidence if catalogue[e.indicator].counts]
+        counted: list[Evidence] = []
+        seen: set[tuple[str, str, str]] = set()
+        for e in sorted(evidence, key=lambda e: (e.observed_at, e.event_id)):
+            entry = catalogue[e.indicator]
+            piece = (e.agency_type, e.agency_id, entry.fact)
+            if entry.counts and piece not in seen:
+                seen.add(piece)
+                counted.append(e)
         latest = max((e.observed_at for e in evidence), default=0)
         return cls(evidence, counted, catalogue, date_of_birth, age_disputed, max(latest, now or 0))
 
     def component(self, component: Component) -> list[Evidence]:
-        return [e for e in self.counted if self.catalogue[e.indicator].component is component]
+        return [e for e in self.counted if component in self.catalogue[e.indicator].components]
+
+    def group(self, e: Evidence) -> str:
+        """The group a piece counts in: that of the fact it records."""
+        return self.catalogue[self.catalogue[e.indicator].fact].group
 
     def urgent(self) -> list[Evidence]:
         return [

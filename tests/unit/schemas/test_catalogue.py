@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -91,3 +92,36 @@ def test_unknown_component_is_named(tmp_path: Path) -> None:
         "indicators.yaml: entry 1 (say_behave.scripted_story_matches_others): "
         "'worry' is not a valid Component"
     )
+
+
+def test_near_identical_codes_name_the_fact_they_share() -> None:
+    catalogue = default_catalogue()
+    assert catalogue["health.controlling_companion"].fact == "control.adult_speaks_for_child"
+    assert catalogue["control.adult_speaks_for_child"].fact == "control.adult_speaks_for_child"
+    assert catalogue["control.transported_by_others"].components == {
+        Component.ACTION,
+        Component.EXPLOITATION,
+    }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "    same_as: control.adult_speaks_for_child\n",
+            "    same_as: control.no_such_code\n",
+            "health.controlling_companion: same_as 'control.no_such_code' is not a code that "
+            "stands for itself",
+        ),
+        (
+            "    component: [action, exploitation]\n",
+            "    component: [action, context]\n",
+            "only action, exploitation and concern combine",
+        ),
+    ],
+)
+def test_a_bad_same_as_or_component_list_is_refused(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    with pytest.raises(SchemaError, match=re.escape(message)):
+        load_catalogue(_broken(tmp_path, old, new))

@@ -63,6 +63,41 @@ CASES = {
         [ev("say_behave.no_peer_friends"), ev("physical.unkempt_same_clothes")],
         COMBINED,
     ),
+    "one clinician, one fact under two near-identical codes, counts once": (
+        [
+            ev("control.adult_speaks_for_child", "health:hb1"),
+            ev("health.controlling_companion", "health:hb1", day=1),
+        ],
+        NONE,
+    ),
+    "the same fact seen by two agencies is two pieces": (
+        [
+            ev("control.adult_speaks_for_child", "police:p1"),
+            ev("health.controlling_companion", "health:hb1", day=1),
+        ],
+        COMBINED,
+    ),
+    "one agency, a fact and a different fact in another group still counts twice": (
+        [
+            ev("health.controlling_companion", "health:hb1"),
+            ev("physical.unkempt_same_clothes", "health:hb1", day=1),
+        ],
+        COMBINED,
+    ),
+    "young carers' chores are a concern, not exploitation": (
+        [
+            ev("control.excessive_household_chores"),
+            ev("movement.missing_episodes", "police:p1", day=1),
+        ],
+        COMBINED,
+    ),
+    "being driven about by others is an action as well as control": (
+        [
+            ev("control.transported_by_others", "police:p1"),
+            ev("control.long_working_hours", "health:hb1", day=1),
+        ],
+        TRAFFICKING_NOTIFY,
+    ),
     "unaccompanied alone raises nothing": (
         [ev("movement.unaccompanied_travel", "border_force:bf")],
         NONE,
