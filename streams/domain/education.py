@@ -60,7 +60,9 @@ def step(
         if not f.family_move and f.concern_event_id not in state.injected
     ]
     state.injected.extend(o["event_id"] for o in concern)
-    state.injected_by.update({o["event_id"]: o["local_authority"] for o in concern})
+    state.injected_by.update(
+        {o["event_id"]: f"{o['agency']['type']}:{o['agency']['id']}" for o in concern}
+    )
     authority = current_authority(state)
     if not found:
         if because is None:
@@ -102,12 +104,15 @@ def current_authority(state: EducationState) -> str | None:
     return None
 
 
-def retraction_of(child_ref: str, event_id: str, authority: str, today: dt.date) -> dict[str, Any]:
-    """The local authority takes back a movement observation whose finding was withdrawn."""
+def retraction_of(child_ref: str, event_id: str, agency: str, today: dt.date) -> dict[str, Any]:
+    """The agency that published a movement observation whose finding was withdrawn takes it
+    back. ``agency`` is ``type:id`` (a bare id is a local authority: states of earlier versions
+    published findings as the local authority's)."""
+    kind, _, agency_id = agency.rpartition(":")
     return {
         "event_id": f"retract-{event_id}",
         "child_ref": child_ref,
-        "agency": {"id": authority, "type": "local_authority"},
+        "agency": {"id": agency_id, "type": kind or "local_authority"},
         "retracts": event_id,
         "of": "observation",
         "reason": "basis_withdrawn",
@@ -134,13 +139,14 @@ def family_members_to_notify(
 
 
 def concern_observation(child_ref: str, finding: Finding) -> dict[str, Any]:
-    """The finding as a local authority's movement observation for the combined concern."""
+    """The finding as a movement observation for the combined concern, from the school the
+    finding hangs on: it is that school's piece, never a second agency beside the school."""
     when = midnight(finding.anchor.day)
     return {
         "event_id": finding.concern_event_id,
         "child_ref": child_ref,
         "indicator": finding.indicator,
-        "agency": {"id": finding.anchor.local_authority, "type": "local_authority"},
+        "agency": {"id": finding.anchor.school_id, "type": "school"},
         "observed_at": when,
         "reported_at": when,
         "local_authority": finding.anchor.local_authority,

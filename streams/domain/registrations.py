@@ -62,7 +62,7 @@ class EducationState:
     injected: list[str] = field(default_factory=list)
     """Ids of movement observations already published for the combined concern."""
     injected_by: dict[str, str] = field(default_factory=dict)
-    """The local authority each of those observations was published as."""
+    """The agency (``type:id``; a bare id is a local authority) each was published as."""
     retracted: list[tuple[str, str]] = field(default_factory=list)
     """(school_id, event_id) of registrations their school retracted: never counted again."""
     authority_sent: str | None = None

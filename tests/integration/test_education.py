@@ -103,8 +103,8 @@ def test_a_term_then_gone_at_a_port_school_alerts_and_adds_to_the_combined_conce
     assert (combined["rule_id"], combined["level"]) == ("concern.possible_trafficking", "high")
     assert [(e["event_id"], e["agency_type"]) for e in combined["evidence"]] == [
         ("h7", "health"),
-        ("edu-education.no_destination-d7", "local_authority"),
-        ("edu-education.short_stay-d7", "local_authority"),
+        ("edu-education.no_destination-d7", "school"),
+        ("edu-education.short_stay-d7", "school"),
     ]
     education.close()
     concern.close()

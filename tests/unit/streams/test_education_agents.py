@@ -100,7 +100,7 @@ async def test_a_deadline_fires_from_the_sweep_with_no_further_registration(
     (observation_call,) = sent["observations"].await_args_list
     observation = EventCodec("observation").decode(observation_call.kwargs["value"])
     assert observation["indicator"] == "movement.unknown_destination_on_leaving"
-    assert observation["agency"] == {"id": "W06000015", "type": "local_authority"}
+    assert observation["agency"] == {"id": "6812345", "type": "school"}
 
 
 async def test_a_registration_in_time_cancels_the_deadline(

@@ -98,6 +98,13 @@ CASES = {
         ],
         TRAFFICKING_NOTIFY,
     ),
+    "a school's own observation and the finding on its roll are one agency's pieces": (
+        [
+            ev("movement.collected_by_new_adults_from_school", "school:6812345"),
+            ev("movement.unknown_destination_on_leaving", "school:6812345", day=3),
+        ],
+        NONE,
+    ),
     "unaccompanied alone raises nothing": (
         [ev("movement.unaccompanied_travel", "border_force:bf")],
         NONE,

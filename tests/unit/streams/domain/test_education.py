@@ -156,12 +156,12 @@ def test_versions_concern_observations_and_resend() -> None:
         (
             "edu-education.short_stay-d",
             "movement.short_school_registration_then_removed",
-            {"id": "W06000015", "type": "local_authority"},
+            {"id": "6812345", "type": "school"},
         ),
         (
             "edu-education.no_destination-d",
             "movement.unknown_destination_on_leaving",
-            {"id": "W06000015", "type": "local_authority"},
+            {"id": "6812345", "type": "school"},
         ),
     ]
     assert first.next_due is None

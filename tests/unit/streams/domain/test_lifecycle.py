@@ -181,7 +181,7 @@ def test_a_late_registration_withdraws_the_no_destination_alert() -> None:
         "the basis of the alert."
     )
     assert [(r["agency"], r["retracts"]) for r in step.retractions] == [
-        ({"id": "W06000015", "type": "local_authority"}, "edu-education.no_destination-d")
+        ({"id": "6812345", "type": "school"}, "edu-education.no_destination-d")
     ]
     EventCodec("retraction").encode(step.retractions[0])
     check_retraction(step.retractions[0])  # what the worker checks when it reads it back
