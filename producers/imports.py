@@ -14,7 +14,7 @@ Registrations CSV (a school MIS export)::
 
     identifier_namespace,identifier,school_id,local_authority,kind,effective_date,
     [event_id,deletion_ground,destination_school_id,absence_school_days,family_identifier,
-     family_travelling]
+     family_travelling,returned_on]
 
 ``identifier_namespace`` is ``nhs``, ``upn`` or an opaque namespace (``police``...); times are ISO
 8601 with a zone (``2026-11-03T21:40:00+00:00``), dates ISO (``2026-11-03``); flags are yes/no.
@@ -134,6 +134,7 @@ def registration_from_row(
         "effective_date": _date(row, "effective_date"),
         "absence_school_days": _int(row, "absence_school_days"),
         "family_travelling": _flag(row, "family_travelling"),
+        "returned_on": _date(row, "returned_on", optional=True),
     }
     return registration_record(values, pseudonyms, reported_at)
 
@@ -157,9 +158,15 @@ def registration_record(
         "absence_school_days": values.get("absence_school_days"),
         "family_group_ref": pseudonyms.child_ref("family", family) if family else None,
         "family_travelling": bool(values.get("family_travelling")),
+        "returned_on": values.get("returned_on"),
     }
+    returned = values.get("returned_on")
     record["event_id"] = values.get("event_id") or derived_event_id(
-        child_ref, values["school_id"], values["kind"], effective_date.isoformat()
+        child_ref,
+        values["school_id"],
+        values["kind"],
+        effective_date.isoformat(),
+        *([f"returned {returned.isoformat()}"] if returned else []),
     )
     return record
 

@@ -52,6 +52,7 @@ class RegistrationIn(_In):
     absence_school_days: int | None = Field(default=None, ge=0, le=400)
     family_identifier: str | None = Field(default=None, max_length=64, repr=False)
     family_travelling: bool = False
+    returned_on: dt.date | None = None
 
 
 class RetractionIn(_In):

@@ -114,6 +114,18 @@ def check_registration(
     check_time(record, "effective_date")
     check_time(record, "reported_at")
     check_not_future(record, "effective_date", now=now, tolerance=tolerance)
+    if record.get("returned_on") is not None:
+        if record["kind"] != "continuous_absence":
+            raise InvalidRecordError(
+                "returned_on: only a continuous_absence ends with a return", field="returned_on"
+            )
+        check_time(record, "returned_on")
+        check_not_future(record, "returned_on", now=now, tolerance=tolerance)
+        if record["returned_on"] < record["effective_date"]:
+            raise InvalidRecordError(
+                "returned_on: is before effective_date, the last school day of the absence",
+                field="returned_on",
+            )
 
 
 def check_observation(

@@ -136,7 +136,7 @@ def handle_registration(message: Any, effects: Effects) -> None:
         school, agency = record["agency"]["id"], record["agency"]
         # Only the school that sent a registration event can take it back.
         removed = state.retract(school, record["retracts"]) if agency["type"] == "school" else None
-        because = None
+        because: str | None = None
         if removed is not None:
             because = (
                 f"school {school} retracted its {removed.kind} event of {removed.date} "
@@ -163,8 +163,21 @@ def handle_registration(message: Any, effects: Effects) -> None:
         f"school {record['school_id']} reported the child {record['kind']} on "
         f"{record['effective_date'].isoformat()}."
     )
+    ending = None
+    if record.get("returned_on") is not None:
+        # A return ends the absence; it does not take back that the absence happened.
+        because, ending = (
+            None,
+            (
+                f"school {record['school_id']} reported the child back at school on "
+                f"{record['returned_on'].isoformat()} after {record['absence_school_days']} school "
+                "days' absence."
+            ),
+        )
     # A duplicate: its outputs were on their topics before its state was written.
-    step_education(state, key, effects, resend=item is None and not early, because=because)
+    step_education(
+        state, key, effects, resend=item is None and not early, because=because, ending=ending
+    )
     if early:
         state.family_moves.append(record["event_id"])
         step_education(state, key, effects, resend=False)
@@ -177,6 +190,7 @@ def step_education(
     *,
     resend: bool,
     because: str | None = None,
+    ending: str | None = None,
 ) -> None:
     """Re-evaluate the child's education findings; decide the alert, observations and state."""
     result = education.step(
@@ -188,6 +202,7 @@ def step_education(
         directory.near_port,
         resend=resend,
         because=because,
+        ending=ending,
     )
     for observation in result.concern_observations:
         effects.send(observations, key, OBSERVATION_CODEC.encode(observation))

@@ -170,7 +170,12 @@ def publish_registration(
     family_identifier: Annotated[
         str, typer.Option(help="Household reference, pseudonymised.")
     ] = "",
-    family_travelling: Annotated[bool, typer.Option(help="The family is travelling.")] = False,
+    family_travelling: Annotated[
+        bool, typer.Option(help="The family moves around (traveller or migrant).")
+    ] = False,
+    returned_on: Annotated[
+        str, typer.Option(help="For continuous_absence: the day the pupil came back.")
+    ] = "",
     event_id: Annotated[str, typer.Option(help="Default: derived from the content.")] = "",
 ) -> None:
     """Publish one school registration event; prints its event id."""
@@ -186,6 +191,7 @@ def publish_registration(
         "absence_school_days": absence_school_days,
         "family_identifier": family_identifier,
         "family_travelling": _yes(family_travelling),
+        "returned_on": returned_on,
         "event_id": event_id,
     }
     _publish_one(REGISTRATIONS, row)

@@ -45,12 +45,14 @@ def step(
     *,
     resend: bool = False,
     because: str | None = None,
+    ending: str | None = None,
 ) -> EducationStep:
     """Re-evaluate after an event or signal; ``resend`` re-publishes an unchanged alert.
 
     ``because`` describes the input (a registration, a retraction): if the findings vanish
     because of it, the alert is withdrawn, with that as the reason, and the movement
-    observations it gave the combined concern are retracted; without it, the episode ends.
+    observations it gave the combined concern are retracted; without it, the episode ends
+    (``ending`` says why, when the input is a return to school).
     """
     state.pending = [p for p in state.pending if p.due > today.isoformat()]
     found = evaluate(state, today, calendar, config, near_port)
@@ -66,7 +68,7 @@ def step(
     authority = current_authority(state)
     if not found:
         if because is None:
-            why = "Ended: the registration pattern no longer holds."
+            why = f"Ended: {ending or 'the registration pattern no longer holds.'}"
             alert = state.alert.finish(child_ref, KIND, "ended", why)
             return EducationStep(alert, concern, state.next_due(), authority=authority)
         alert = state.alert.finish(

@@ -276,6 +276,8 @@ def continuous_absence(ctx: Context) -> Finding | None:
     if not registrations or registrations[-1].kind != "continuous_absence":
         return None
     latest = registrations[-1]
+    if latest.returned_on is not None:
+        return None  # the pupil came back: the absence is over
     days = latest.absence_days or 0
     returned = ctx.config.absence_return_school_days
     deletion = ctx.config.absence_deletion_school_days

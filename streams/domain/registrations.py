@@ -33,6 +33,8 @@ class Registration:
     absence_days: int | None = None
     family_group_ref: str | None = None
     family_travelling: bool = False
+    returned_on: str | None = None
+    """For continuous_absence: the ISO date the pupil came back, which ends the absence."""
 
     @property
     def day(self) -> dt.date:
@@ -154,6 +156,7 @@ def record_registration(
         absence_days=record["absence_school_days"],
         family_group_ref=record["family_group_ref"],
         family_travelling=record["family_travelling"],
+        returned_on=returned.isoformat() if (returned := record.get("returned_on")) else None,
     )
     if not state.add(item, keep_days=config.repeated_registrations_window_days + 60):
         return None

@@ -20,6 +20,7 @@ from safeguard.kernel.errors import (
 )
 from schemas.codec import EventCodec
 from schemas.registry import load_schema
+from schemas.validation import check_registration
 
 from .conftest import T0
 
@@ -282,3 +283,35 @@ def test_records_decode_as_json_compatible_dicts(observation: dict[str, Any]) ->
         "id": "hb-cardiff",
         "type": "health",
     }
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"kind": "registered", "returned_on": dt.date(2026, 1, 9)},
+            "returned_on: only a continuous_absence ends with a return",
+        ),
+        (
+            {"returned_on": dt.date(2026, 1, 2)},
+            "returned_on: is before effective_date, the last school day of the absence",
+        ),
+    ],
+)
+def test_a_return_that_cannot_be_is_refused_naming_returned_on(
+    change: dict[str, Any], message: str
+) -> None:
+    record = {
+        "event_id": "a1",
+        "child_ref": "c" * 64,
+        "school_id": "6812345",
+        "local_authority": "W06000015",
+        "kind": "continuous_absence",
+        "effective_date": dt.date(2026, 1, 5),
+        "reported_at": dt.datetime(2026, 1, 12, 9, tzinfo=dt.UTC),
+        "absence_school_days": 12,
+        **change,
+    }
+    with pytest.raises(InvalidRecordError) as info:
+        check_registration(record)
+    assert (str(info.value), info.value.field) == (message, "returned_on")

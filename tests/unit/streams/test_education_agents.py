@@ -180,3 +180,35 @@ async def test_a_family_move_read_before_its_departure_gives_the_versions_of_the
     ]
     assert "no sibling leaving" in alerts[0]["reasons"][0]
     assert "together with siblings" in alerts[1]["reasons"][0]
+
+
+async def test_a_return_to_school_ends_the_absence_alert_and_keeps_its_observation(
+    sent: dict[str, AsyncMock], at: list[dt.datetime]
+) -> None:
+    at[0] = dt.datetime(2026, 2, 2, 12, tzinfo=dt.UTC)
+    absent = reg("a", "continuous_absence", MON, absence_school_days=12)
+    back = reg(
+        "b",
+        "continuous_absence",
+        MON + dt.timedelta(days=2),
+        absence_school_days=14,
+        returned_on=MON + dt.timedelta(days=3),
+    )
+    async with agents.track_registrations.test_context() as agent:
+        for record in (absent, back):
+            await put(agent, REGISTRATIONS.encode(record), REG_TOPIC)
+    alerts = [ALERTS.decode(c.kwargs["value"]) for c in sent["alerts"].await_args_list]
+    assert [(a["version"], a["rule_id"], a["level"], a["status"]) for a in alerts] == [
+        (1, "education.continuous_absence", "low", "open"),
+        (2, "education.continuous_absence", "low", "ended"),
+    ]
+    assert alerts[1]["status_reason"] == (
+        "Ended: school 6812345 reported the child back at school on 2026-01-08 after 14 school "
+        "days' absence."
+    )
+    # The absence happened: its movement observation stands, nothing is retracted.
+    observations = [
+        EventCodec("observation").decode(c.kwargs["value"])
+        for c in sent["observations"].await_args_list
+    ]
+    assert [o["indicator"] for o in observations] == ["movement.unexplained_prolonged_absence"]

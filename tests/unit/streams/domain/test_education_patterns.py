@@ -187,6 +187,28 @@ CASES = {
         LATER,
         [("education.continuous_absence", "medium")],
     ),
+    "an absence the pupil came back from is over": (
+        [
+            reg("x", "continuous_absence", MON, absence_school_days=12),
+            reg(
+                "y",
+                "continuous_absence",
+                MON + dt.timedelta(days=1),
+                absence_school_days=13,
+                returned_on=MON + dt.timedelta(days=2),
+            ),
+        ],
+        LATER,
+        [],
+    ),
+    "a new absence after a return is a finding again": (
+        [
+            reg("y", "continuous_absence", MON, absence_school_days=13, returned_on=MON),
+            reg("z", "continuous_absence", MON + dt.timedelta(days=30), absence_school_days=10),
+        ],
+        LATER,
+        [("education.continuous_absence", "low")],
+    ),
     "a school near a port raises the level one step": (
         [reg("x", "continuous_absence", MON, school=PORT_SCHOOL, absence_school_days=10)],
         LATER,
