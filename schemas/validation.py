@@ -71,6 +71,10 @@ def check_time(record: Mapping[str, Any], name: str) -> None:
         )
 
 
+#: An age assessment's outcome (its date of birth is the assessed one), and who makes one.
+AGE_ASSESSED = "docs.age_assessed"
+AGE_ASSESSORS = frozenset({"social_care", "local_authority"})
+
 #: How far after its report (or now) an event may be dated: clocks and time zones differ.
 FUTURE_TOLERANCE = dt.timedelta(hours=24)
 
@@ -156,6 +160,17 @@ def check_observation(
             value=record["indicator"],
         )
     check_not_future(record, "observed_at", now=now, tolerance=tolerance)
+    if record["indicator"] == AGE_ASSESSED:
+        if record["agency"]["type"] not in AGE_ASSESSORS:
+            raise InvalidRecordError(
+                "agency: an age assessment is made by social care or the local authority",
+                field="agency",
+            )
+        if birth is None:
+            raise InvalidRecordError(
+                "date_of_birth: an age assessment gives the assessed date of birth",
+                field="date_of_birth",
+            )
 
 
 def check_retraction(record: Mapping[str, Any]) -> None:

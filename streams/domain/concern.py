@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.catalogue import Catalogue
+from schemas.validation import AGE_ASSESSED
 from streams.domain import concern_rules as rules
 from streams.domain.alerts import concern_content
 from streams.domain.config import Thresholds
@@ -30,6 +31,8 @@ from streams.domain.evidence import (
 )
 
 KIND = "combined_concern"
+#: Reported by any agency, this indicator disputes the child's age as the flag does.
+AGE_DISPUTED = "docs.age_uncertain_or_disputed"
 
 
 class Result(enum.Enum):
@@ -75,11 +78,21 @@ def observe(
     date_of_birth = observation["date_of_birth"]
     child_ref = observation["child_ref"]
     # Once any agency disputes the child's age, the child stays a child (false documents are
-    # common); evidence about a child with an open alert who turns 18 is kept for the transition.
-    disputed = observation["age_disputed"] or state.age_disputed
-    adult = rules.is_adult(date_of_birth, observed_at.date(), age_disputed=disputed)
+    # common) until an age assessment gives the assessed date of birth; evidence about a child
+    # with an open alert who turns 18 is kept for the transition.
+    assessed = observation["indicator"] == AGE_ASSESSED
+    disputed = not assessed and (
+        observation["age_disputed"]
+        or observation["indicator"] == AGE_DISPUTED
+        or state.age_disputed
+    )
+    known = state.date_of_birth
+    born = date_of_birth or (dt.date.fromisoformat(known) if known else None)
+    adult = rules.is_adult(born, observed_at.date(), age_disputed=disputed)
     if adult and not state.alert(KIND).is_open:
-        return Step(Result.ADULT, changed=False)
+        if assessed:  # assessed as an adult: the dispute is over, and later reports are not kept
+            state.age_disputed, state.date_of_birth = False, date_of_birth.isoformat()
+        return Step(Result.ADULT, changed=assessed)
     item = Evidence(
         event_id=observation["event_id"],
         agency_type=observation["agency"]["type"],
@@ -93,7 +106,7 @@ def observe(
     outcome = state.add(item, config.lookback_days)
     if outcome is Outcome.TOO_OLD:
         return Step(Result.TOO_OLD, changed=False)
-    if outcome is Outcome.ADDED and item.observed_at == state.watermark:
+    if outcome is Outcome.ADDED and (assessed or item.observed_at == state.watermark):
         state.date_of_birth = date_of_birth.isoformat() if date_of_birth else state.date_of_birth
     state.age_disputed = disputed
     if outcome is Outcome.DUPLICATE:

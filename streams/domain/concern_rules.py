@@ -40,10 +40,10 @@ NOTES: RuleBook[Check] = RuleBook("combined concern notes")
 
 ADULT = Rule(
     "concern.age",
-    1,
+    2,
     "low",
     "The guide is for children: a person aged 18 or over is not aggregated, and an uncertain or "
-    "disputed age is treated as a child until assessed (Modern Slavery Act 2015 s51).",
+    "disputed age is treated as a child until an age assessment (Modern Slavery Act 2015 s51).",
 )
 """Not in a book: it decides whether an observation is aggregated at all (``is_adult``)."""
 

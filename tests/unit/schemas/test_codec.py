@@ -18,9 +18,10 @@ from safeguard.kernel.errors import (
     UnknownFingerprintError,
     WrongEventError,
 )
+from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 from schemas.registry import load_schema
-from schemas.validation import check_registration
+from schemas.validation import check_observation, check_registration
 
 from .conftest import T0
 
@@ -315,3 +316,33 @@ def test_a_return_that_cannot_be_is_refused_naming_returned_on(
     with pytest.raises(InvalidRecordError) as info:
         check_registration(record)
     assert (str(info.value), info.value.field) == (message, "returned_on")
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "field"),
+    [
+        (
+            {"agency": {"id": "p1", "type": "police"}},
+            "agency: an age assessment is made by social care or the local authority",
+            "agency",
+        ),
+        (
+            {"date_of_birth": None},
+            "date_of_birth: an age assessment gives the assessed date of birth",
+            "date_of_birth",
+        ),
+    ],
+)
+def test_an_age_assessment_needs_its_assessor_and_its_date_of_birth(
+    observation: dict[str, Any], change: dict[str, Any], message: str, field: str
+) -> None:
+    record = {
+        **observation,
+        "indicator": "docs.age_assessed",
+        "agency": {"id": "sc1", "type": "social_care"},
+        "date_of_birth": dt.date(2010, 1, 1),
+        **change,
+    }
+    with pytest.raises(InvalidRecordError) as info:
+        check_observation(record, default_catalogue())
+    assert (str(info.value), info.value.field) == (message, field)

@@ -195,3 +195,32 @@ def test_evidence_after_the_18th_birthday_is_kept_while_an_alert_is_open() -> No
     )
     assert (later.result, later.alert["version"]) == (Result.NEW_VERSION, 2)
     assert [e.event_id for e in state.evidence] == ["e1", "e2", "e9"]
+
+
+def test_an_age_dispute_lasts_until_an_age_assessment_finds_an_adult() -> None:
+    state = ChildState()
+    run(state, obs("e1", "docs.age_uncertain_or_disputed", "border_force:bf1"))
+    assert state.age_disputed  # the indicator disputes the age as the flag does
+    adult_claim = obs("e2", "docs.none", "border_force:bf1", 1, date_of_birth=dt.date(2000, 1, 1))
+    (kept,) = run(state, adult_claim)
+    assert kept.result is not Result.ADULT
+    assessed = obs(
+        "e3", "docs.age_assessed", "social_care:sc1", 2, date_of_birth=dt.date(2001, 6, 1)
+    )
+    (outcome,) = run(state, assessed)
+    assert (outcome.result, outcome.changed) == (Result.ADULT, True)
+    assert (state.age_disputed, state.date_of_birth) == (False, "2001-06-01")
+    (after,) = run(state, obs("e4", "control.long_working_hours", "police:p1", 3))
+    assert after.result is Result.ADULT
+    assert [e.event_id for e in state.evidence] == ["e1", "e2"]
+
+
+def test_an_age_assessment_that_finds_a_child_ends_the_dispute_and_keeps_counting() -> None:
+    state = ChildState()
+    born = (T0 - dt.timedelta(days=15 * 365)).date()
+    run(state, obs("e1", "health.controlling_companion", "health:h1", age_disputed=True))
+    (assessed,) = run(
+        state, obs("e2", "docs.age_assessed", "social_care:sc1", 1, date_of_birth=born)
+    )
+    assert assessed.result is not Result.ADULT
+    assert (state.age_disputed, state.date_of_birth) == (False, born.isoformat())
