@@ -77,6 +77,8 @@ class Indicator:
     sources: tuple[str, ...]
     same_as: str | None = None
     """The code of the same fact under another heading: counted once per agency with it."""
+    proposal: str | None = None
+    """Why the entry is a modelling choice for the partnership to review, if it is one."""
 
     @property
     def component(self) -> Component:
@@ -175,6 +177,7 @@ def _indicator(entry: Any, position: int, groups: Mapping[str, str], file: str) 
             description=str(entry["description"]),
             sources=tuple(entry["sources"]),
             same_as=str(entry["same_as"]) if entry.get("same_as") else None,
+            proposal=str(entry["proposal"]) if entry.get("proposal") else None,
         )
     except KeyError as exc:
         raise SchemaError(f"{where}: missing {exc.args[0]!r}") from None

@@ -128,3 +128,17 @@ def test_a_bad_same_as_or_component_list_is_refused(
 ) -> None:
     with pytest.raises(SchemaError, match=re.escape(message)):
         load_catalogue(_broken(tmp_path, old, new))
+
+
+def test_modelling_choices_are_marked_as_proposals_with_their_reason() -> None:
+    proposals = {c: i.proposal for c, i in default_catalogue().items() if i.proposal}
+    assert set(proposals) == {
+        "movement.short_school_registration_then_removed",
+        "movement.repeated_school_registrations",
+        "docs.details_differ_between_agencies",
+        "health.injury_explanation_inconsistent",
+        "health.repeat_unscheduled_attendances",
+        "movement.found_safe",
+        "docs.age_assessed",
+    }
+    assert all(len(why or "") > 20 for why in proposals.values())
