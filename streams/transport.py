@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,43 +72,49 @@ class SeekFence:
     transaction markers), which it then commits as done. A seek (the recovery after every
     rebalance moves each partition back to its committed offset) resets that memory, but the
     loop may still be passing on the rest of a batch fetched before the seek: the first such
-    record looks like a jump from the committed offset, so every record in between was
+    record looked like a jump from the committed offset, so every record in between was
     committed unhandled, and the records the seek asked for again were dropped as already
     read. Seen in ``make chaos``: a travelling family's departure never reached its agent.
 
-    ``seeks`` counts the seeks begun and ended; a batch during which the count changed is cut
-    off at its next record, and the read offsets the seeks set are put back (the loop writes
-    the offset of the record it was passing on after the seek had reset it).
+    So a seek leaves, for each partition it moved, the offset it moved it to. Until that
+    partition's next record is passed on, a record of a batch fetched before the seek ended
+    is passed on only if it is that very offset (the same record); any other is dropped, since
+    the seek moved the fetch position back and it comes again. The first record passed on
+    after a seek starts the loop's memory afresh, so it is never taken for a jump. Partitions
+    the seek did not move are never touched.
     """
 
     seeks: int = 0
-    sought: dict[Any, int | None] = field(default_factory=dict)
+    expected: dict[Any, tuple[int | None, int]] = field(default_factory=dict)
+    """Per partition a seek moved: the offset it moved it to, and the count when it ended."""
 
     def begin(self) -> None:
         self.seeks += 1
 
-    def end(self, read_offsets: dict[Any, int | None]) -> None:
-        """The seek is done and has set these read offsets."""
-        self.sought.update(read_offsets)
+    def end(self, offsets: Mapping[Any, int | None]) -> None:
+        """The seek is done and moved these partitions to these offsets (None: no commit)."""
         self.seeks += 1
+        for tp, offset in offsets.items():
+            self.expected[tp] = (offset, self.seeks)
 
     async def batch(
         self, records: AsyncIterator[tuple[Any, Any]], read_offsets: MutableMapping[Any, Any]
     ) -> AsyncIterator[tuple[Any, Any]]:
-        """``records`` until a seek begins or ends; then the read offsets as the seeks set them.
-
-        Checked before each record and once more after the last, since the loop writes the
-        offset of the record it was passing on once that record is done.
-        """
-        seeks = self.seeks
-        self.sought.clear()
+        """``records`` without those a seek made stale."""
+        fetched_at = self.seeks
+        dropped = 0
         async for tp, message in records:
-            if self.seeks != seeks:
-                break
+            expected = self.expected.get(tp)
+            if expected is not None:
+                offset, ended_at = expected
+                if fetched_at < ended_at and message.offset != offset:
+                    dropped += 1  # fetched before the seek moved its partition: it comes again
+                    continue
+                del self.expected[tp]
+                read_offsets[tp] = None  # the first record since the seek: no jump to see
             yield tp, message
-        if self.seeks != seeks:
-            read_offsets.update(self.sought)
-            log.info("a seek came during a fetched batch: reading again from where it put it")
+        if dropped:
+            log.info("dropped %d records fetched before a seek; they are read again", dropped)
 
 
 class HonestConsumer(Consumer):
@@ -136,15 +142,23 @@ class HonestConsumer(Consumer):
         return self.__dict__.setdefault("_fence", SeekFence())  # type: ignore[no-any-return]
 
     async def perform_seek(self) -> None:
+        """Faust's own (every partition back to its committed offset), telling the fence."""
         self.fence.begin()
-        await super().perform_seek()
-        self.fence.end(dict(self._read_offset))
+        committed = await self.seek_to_committed()
+        moved = {
+            ensure_TP(tp): offset if offset is not None and offset >= 0 else None
+            for tp, offset in committed.items()
+        }
+        self._read_offset.update(moved)
+        self._committed_offset.update(
+            {tp: offset or None for tp, offset in moved.items() if offset is not None}
+        )
+        self.fence.end(moved)
 
     async def seek(self, partition: Any, offset: int) -> None:
         self.fence.begin()
         await super().seek(partition, offset)
-        tp = ensure_TP(partition)
-        self.fence.end({tp: self._read_offset.get(tp)})
+        self.fence.end({ensure_TP(partition): offset})
 
     async def getmany(
         self,

@@ -119,3 +119,50 @@ def test_local_state_is_forgotten_after_an_unclean_stop_and_kept_after_a_clean_o
     assert (tables / "child_to_evidence-0.db").exists() and not marker.exists()
     forget_state_after_an_unclean_stop(tables, marker)  # this run was killed: no marker
     assert not tables.exists()
+
+
+async def test_a_seek_of_another_partition_leaves_this_ones_records_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Seen in make chaos before this test: a seek of one partition cut a whole batch, and the
+    # other partitions' records in it were never read again, so their offsets stopped.
+    other = TP(settings.topic_family_departures, 2)
+    fetcher: Any = SimpleNamespace(_stopped=asyncio.Event())
+    delivered: list[tuple[int, int]] = []
+
+    async def deliver(message: Any) -> None:
+        delivered.append((message.partition, message.offset))
+        if message.offset == 10:
+            await consumer.seek(other, 3)
+
+    consumer = HonestConsumer(
+        app.transport,
+        callback=deliver,
+        on_partitions_revoked=None,
+        on_partitions_assigned=None,
+        beacon=app.beacon,
+        loop=asyncio.get_running_loop(),
+    )
+    fetches = iter([[(PARTITION, o) for o in range(10, 15)]])
+
+    async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109
+        batch = next(fetches, None)
+        if batch is None:
+            fetcher._stopped.set()
+            return
+        for tp, offset in batch:
+            yield (
+                tp,
+                SimpleNamespace(
+                    topic=tp.topic, partition=tp.partition, offset=offset, key=b"", value=b""
+                ),
+            )
+
+    async def _seek(partition: Any, offset: int) -> None:
+        return None
+
+    monkeypatch.setattr(driver.Consumer, "getmany", getmany)
+    monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: True)
+    monkeypatch.setattr(consumer, "_seek", _seek)
+    await consumer._drain_messages(fetcher)
+    assert delivered == [(1, o) for o in range(10, 15)]
