@@ -12,6 +12,7 @@ safeguard dashboard                      the live multi-agency dashboard (servic
 safeguard db migrate                     apply database migrations (admin)
 safeguard agency add|token|revoke        intake agencies and their bearer tokens (admin)
 safeguard user add NAME                  a dashboard user (admin)
+safeguard rules shadow NAME|diff A B     a rule change tried on the retained history (rules)
 safeguard demo [--once]                  everything, fed a generated scenario (demo)
 """
 
@@ -23,7 +24,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from safeguard.cli import admin, data, demo, infra, services
+from safeguard.cli import admin, data, demo, infra, rules, services
 from safeguard.cli.common import err
 
 app = typer.Typer(help="safeguard-stream: multi-agency safeguarding event pipeline.")
@@ -39,6 +40,7 @@ app.command("dashboard")(services.dashboard)
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.agency_app, name="agency")
 app.add_typer(admin.user_app, name="user")
+app.add_typer(rules.rules_app, name="rules")
 app.command("demo")(demo.demo)
 
 
