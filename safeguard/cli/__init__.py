@@ -12,7 +12,7 @@ safeguard dashboard                      the live multi-agency dashboard (servic
 safeguard db migrate                     apply database migrations (admin)
 safeguard agency add|token|revoke        intake agencies and their bearer tokens (admin)
 safeguard user add NAME                  a dashboard user (admin)
-safeguard rules shadow NAME|diff A B     a rule change tried on the retained history (rules)
+safeguard rules shadow|diff|forget      a rule change tried on the retained history (rules)
 safeguard demo [--once]                  everything, fed a generated scenario (demo)
 """
 

@@ -73,3 +73,11 @@ def diff(
         )
     for c in changes:
         console.print(f"  {c.alert_id} {c.rule_id}: {c.before or '-'} -> {c.after or '-'}")
+
+
+@rules_app.command("forget")
+@friendly_errors
+def forget(name: Annotated[str, typer.Argument(help="The shadow run to delete.")]) -> None:
+    """Delete a shadow run's topics, consumer group and state folder."""
+    shadow.forget(shadow.shadow_settings(name))
+    console.print(f"shadow run {name} deleted")

@@ -114,7 +114,7 @@ def run(
     shadow = Shadow(name, live, dict(overrides))
     mine = shadow.settings
     progress(f"clearing shadow run {name!r}")
-    _forget(mine)
+    forget(mine)
     ensure_topics(mine)
     copied = {}
     for topic in SOURCES:
@@ -145,7 +145,7 @@ def run(
     return copied
 
 
-def _forget(s: Settings) -> None:
+def forget(s: Settings) -> None:
     """Delete a shadow run's topics, consumer group and state, if any."""
     admin = _admin(s)
     try:

@@ -23,14 +23,20 @@ WIDER = "SAFEGUARD_REPEATED_REGISTRATIONS_MIN_LOCAL_AUTHORITIES=2"
 def runs(worker_env: dict[str, str], admin: KafkaAdminClient) -> Iterator[tuple[str, str]]:
     names = (f"base-{uuid.uuid4().hex[:6]}", f"wide-{uuid.uuid4().hex[:6]}")
     yield names
+    for name in names:
+        subprocess.run(
+            safeguard("rules", "forget", name),
+            env={**os.environ, **worker_env},
+            check=True,
+            capture_output=True,
+        )
     app_id = worker_env["SAFEGUARD_APP_ID"]
-    admin.delete_topics(
-        [
-            t
-            for t in admin.list_topics()
-            if any(t.startswith((f"shadow.{n}.", f"{app_id}-shadow-{n}")) for n in names)
-        ]
-    )
+    left = [
+        t
+        for t in admin.list_topics()
+        if any(t.startswith((f"shadow.{n}.", f"{app_id}-shadow-{n}")) for n in names)
+    ]
+    assert left == []
 
 
 def test_a_shadow_diff_shows_exactly_the_alerts_a_changed_threshold_adds(
