@@ -119,3 +119,96 @@ def test_a_mistyped_future_date_is_dead_lettered_and_a_later_genuine_report_stil
     assert [e["event_id"] for e in alert["evidence"]] == ["h1", "p1"]
     alerts.close()
     dead.close()
+
+
+def test_counting_age_and_a_return_to_school_read_as_a_practitioner_would(
+    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**worker_env, "SAFEGUARD_CLOCK": (T0 + dt.timedelta(days=5)).isoformat()}
+    concern = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    adult = dt.date(2000, 1, 1)
+    log = tmp_path / "worker.log"
+    with background(safeguard("worker", "-l", "info"), env, log):
+        publish(
+            kafka_servers,
+            worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
+            [
+                # One clinician records one fact under two near-identical codes: one piece.
+                observation(811, "a", "control.adult_speaks_for_child", "health:hb1", 0),
+                observation(811, "b", "health.controlling_companion", "health:hb1", 1),
+                # An age dispute sticks when a later report claims an adult date of birth.
+                observation(812, "c", "docs.age_uncertain_or_disputed", "border_force:bf", 0),
+                observation(
+                    812,
+                    "d",
+                    "control.seen_in_inappropriate_places",
+                    "police:sw",
+                    2,
+                    date_of_birth=adult,
+                ),
+                # Assessed as an adult by social care: later reports are not aggregated.
+                observation(
+                    813, "e", "docs.age_assessed", "social_care:sc1", 0, date_of_birth=adult
+                ),
+                observation(813, "f", "control.seen_in_inappropriate_places", "police:sw", 2),
+            ],
+        )
+        publish(
+            kafka_servers,
+            worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"],
+            [
+                registration(
+                    814,
+                    "g",
+                    "continuous_absence",
+                    dt.date(2026, 9, 28),
+                    "6614002",
+                    absence_school_days=12,
+                ),
+                registration(
+                    814,
+                    "h",
+                    "continuous_absence",
+                    dt.date(2026, 9, 30),
+                    "6614002",
+                    absence_school_days=14,
+                    returned_on=dt.date(2026, 10, 1),
+                ),
+            ],
+        )
+        wait_for(lambda: child(812) in alerts_by_child(concern), 120, "the concern alert", log)
+        wait_for(
+            lambda: len(alerts_by_child(education).get(child(814), [])) >= 2,
+            60,
+            "the ended absence alert",
+            log,
+        )
+        wait_for(
+            lambda: consumed_all(
+                kafka_servers,
+                worker_env["SAFEGUARD_APP_ID"],
+                worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
+            ),
+            60,
+            "every observation handled",
+            log,
+        )
+    raised = alerts_by_child(concern)
+    assert set(raised) == {child(812)}
+    (disputed,) = raised[child(812)]
+    assert (disputed["level"], [e["event_id"] for e in disputed["evidence"]]) == (
+        "critical",
+        ["c", "d"],
+    )
+    absent = alerts_by_child(education)[child(814)]
+    assert [(a["version"], a["level"], a["status"]) for a in absent] == [
+        (1, "low", "open"),
+        (2, "low", "ended"),
+    ]
+    assert absent[1]["status_reason"] == (
+        "Ended: school 6614002 reported the child back at school on 2026-10-01 after 14 school "
+        "days' absence."
+    )
+    concern.close()
+    education.close()
