@@ -40,6 +40,7 @@ from producers.publisher import (
 from safeguard.kernel.errors import InvalidRecordError
 from safeguard.kernel.services import pool_and_producer
 from safeguard.kernel.settings import Settings
+from safeguard.kernel.web import ASGIApp, BodyLimit, Receive, Scope, Send, header, respond
 
 MAX_BATCH = 500
 
@@ -68,6 +69,33 @@ def _values(item: BaseModel, agency: Agency) -> dict[str, Any]:
     return values
 
 
+class TokenFirst:
+    """Checks the bearer token of every ``/v1/`` request before its body is read: an
+    unauthenticated sender costs one database lookup, never a parse."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        scheme, _, token = (header(scope, b"authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            await respond(send, 401, "a bearer token is required", headers=BEARER)
+            return
+        async with scope["app"].state.pool.acquire() as conn:
+            agency = await authenticate(conn, token.strip())
+        if agency is None:
+            await respond(send, 401, "unknown or revoked token", headers=BEARER)
+            return
+        scope["agency"] = agency
+        await self.app(scope, receive, send)
+
+
+BEARER = {"www-authenticate": "Bearer"}
+
+
 def create_app(settings: Settings) -> FastAPI:
     pseudonyms = Pseudonymiser(load_key(settings.pseudonym_key, settings.pseudonym_key_file))
 
@@ -78,17 +106,18 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=pool_and_producer(settings),
     )
     bearer = HTTPBearer(auto_error=False)
+    # Outermost first: the token is checked, then the body read within its cap, before any
+    # parsing or validation.
+    app.add_middleware(BodyLimit, max_bytes=settings.intake_max_body_bytes)
+    app.add_middleware(TokenFirst)
 
     async def agency_of(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Agency:
-        if credentials is None:
+        agency: Agency | None = request.scope.get("agency")
+        if agency is None:  # only routes TokenFirst does not guard get here without one
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required")
-        async with request.app.state.pool.acquire() as conn:
-            agency = await authenticate(conn, credentials.credentials)
-        if agency is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token")
         return agency
 
     async def accept(

@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.staticfiles import StaticFiles
 
 from consumers.dashboard.actions import describe
 from consumers.dashboard.queries import (
@@ -37,10 +38,12 @@ from consumers.dashboard.queries import (
 from consumers.users import User, authenticate, get_user
 from safeguard.kernel.services import pool_and_producer
 from safeguard.kernel.settings import Settings
+from safeguard.kernel.web import SameOrigin, SecurityHeaders
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+STATIC = Path(__file__).parent / "static"
 
 
 class LoginRequired(Exception):
@@ -63,12 +66,20 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
         same_site="strict",
         https_only=settings.dashboard_https_only,
         max_age=8 * 3600,
+    )
+    # Added last, so they run first: a cross-site POST never reaches a route.
+    app.add_middleware(SameOrigin)
+    app.add_middleware(
+        SecurityHeaders,
+        hsts=settings.dashboard_https_only,
+        cacheable=lambda path: path.startswith("/static/"),
     )
 
     @app.exception_handler(LoginRequired)

@@ -176,6 +176,12 @@ class Settings(BaseSettings):
         default=None, description="File holding the partnership key (at least 32 bytes)."
     )
 
+    intake_max_body_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="The largest request body the intake reads; a larger one gets 413.",
+    )
+
     # Alert consumers
     consumer_retry_seconds: float = Field(
         default=120.0,

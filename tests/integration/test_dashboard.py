@@ -15,6 +15,7 @@ from consumers.alert_store import store_alert
 from consumers.dashboard.app import create_app
 from consumers.users import add_user
 from safeguard.kernel.settings import Settings
+from safeguard.kernel.web import CSP
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, db, wait_for
@@ -179,3 +180,58 @@ def test_acknowledge_assign_and_close_are_stored_audited_and_published(
         ("close", world["names"]["cardiff"], None, "referred to MASH"),
     ]
     actions.close()
+
+
+def test_a_cross_site_post_is_refused_and_changes_nothing(world: dict[str, Any]) -> None:
+    client = login(world, "cardiff")
+    alert_id = world["ids"]["cardiff"]
+    forged = client.post(
+        f"/alerts/{alert_id}/close",
+        data={"reason": "closed by another site"},
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert (forged.status_code, forged.json()) == (
+        403,
+        {"detail": "refused: the request came from another site"},
+    )
+    login_csrf = client.post(
+        "/login",
+        data={"username": world["names"]["swansea"], "password": PASSWORD},
+        headers={"Sec-Fetch-Site": "cross-site"},
+        follow_redirects=False,
+    )
+    assert login_csrf.status_code == 403
+    status = db(
+        world["dsn"],
+        lambda c: c.fetchval("SELECT status FROM alerts WHERE alert_id = $1", alert_id),
+    )
+    assert status == "open"
+    # The same request from the dashboard's own page goes through.
+    own = client.post(
+        f"/alerts/{alert_id}/acknowledge",
+        headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert own.status_code == 303
+
+
+def test_every_response_carries_the_security_headers(world: dict[str, Any]) -> None:
+    client = login(world, "cardiff")
+    for path in ("/login", "/", f"/alerts/{world['ids']['cardiff']}"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert page.headers["content-security-policy"] == CSP
+        assert (
+            page.headers["x-frame-options"],
+            page.headers["x-content-type-options"],
+            page.headers["referrer-policy"],
+            page.headers["cache-control"],
+        ) == ("DENY", "nosniff", "no-referrer", "no-store")
+        assert (
+            "<script>" not in page.text and "<style>" not in page.text and "style=" not in page.text
+        )
+    script = client.get("/static/live.js")
+    assert script.status_code == 200 and "new EventSource" in script.text
+    assert "no-store" not in script.headers.get("cache-control", "")
+    assert "strict-transport-security" not in script.headers  # plain HTTP here

@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def intake(worker_env: dict[str, str], tmp_path: Path, dsn: str) -> Iterator[dic
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log = tmp_path / "intake.log"
-    with background(safeguard("intake", "--port", str(port)), env, log):
+    with background(safeguard("intake", "--port", str(port)), env, log) as proc:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
 
         def up() -> bool:
@@ -66,7 +66,15 @@ def intake(worker_env: dict[str, str], tmp_path: Path, dsn: str) -> Iterator[dic
                 return False
 
         wait_for(up, 60, "the intake", log)
-        yield {"client": client, "env": env, "tokens": tokens, "health": health, "police": police}
+        yield {
+            "client": client,
+            "env": env,
+            "tokens": tokens,
+            "health": health,
+            "police": police,
+            "port": port,
+            "pid": proc.pid,
+        }
         client.close()
 
 
@@ -298,3 +306,60 @@ def test_a_future_dated_observation_is_refused_naming_the_field(intake: dict[str
         "observed_at: 2062-11-03T21:40:00+00:00 is in the future, more than 24 h after it was "
         "reported; an event cannot be dated after it was seen"
     )
+
+
+def raw_post(port: int, headers: dict[str, str], chunks: Iterable[bytes] = ()) -> str:
+    """POST /v1/observations over a bare socket; the response's status line and body.
+
+    The body is sent chunked; a server that answers early and closes is not an error here."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        sock.sendall(f"POST /v1/observations HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode())
+        try:
+            for chunk in chunks:
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:  # answered and closed before the body was all sent
+            pass
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].decode()
+    return f"{status} {body.decode()}"
+
+
+def rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+
+
+def test_a_huge_body_is_refused_before_it_is_read_and_memory_stays_bounded(
+    intake: dict[str, Any],
+) -> None:
+    port, token = intake["port"], intake["tokens"][intake["health"]]
+    announced = {"Content-Type": "application/json", "Content-Length": str(200 * 1024 * 1024)}
+    # No token: refused on the headers, before any of the 200 MB is read.
+    assert raw_post(port, announced) == (
+        'HTTP/1.1 401 Unauthorized {"detail": "a bearer token is required"}'
+    )
+    # A token, and a body announced as 200 MB: refused on the headers too.
+    assert raw_post(port, {**announced, "Authorization": f"Bearer {token}"}) == (
+        'HTTP/1.1 413 Request Entity Too Large {"detail": "the request body is over 2097152 bytes"}'
+    )
+    # A token, and 200 MB sent without a length: refused once 2 MB have arrived.
+    before = rss_kib(intake["pid"])
+    chunked = {
+        "Content-Type": "application/json",
+        "Transfer-Encoding": "chunked",
+        "Authorization": f"Bearer {token}",
+    }
+    block = b"[" + b" " * (64 * 1024 - 1)
+    answer = raw_post(port, chunked, (block for _ in range(3200)))
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert rss_kib(intake["pid"]) - before < 20 * 1024  # the intake read 2 MB, not 200
+    # And the intake still serves.
+    assert post(intake, "/v1/observations", [OBSERVATION]).status_code == 202
