@@ -85,14 +85,14 @@ class SeekFence:
     """
 
     seeks: int = 0
-    expected: dict[Any, tuple[int | None, int]] = field(default_factory=dict)
+    expected: dict[Any, tuple[int, int]] = field(default_factory=dict)
     """Per partition a seek moved: the offset it moved it to, and the count when it ended."""
 
     def begin(self) -> None:
         self.seeks += 1
 
-    def end(self, offsets: Mapping[Any, int | None]) -> None:
-        """The seek is done and moved these partitions to these offsets (None: no commit)."""
+    def end(self, offsets: Mapping[Any, int]) -> None:
+        """The seek is done and moved these partitions to these offsets."""
         self.seeks += 1
         for tp, offset in offsets.items():
             self.expected[tp] = (offset, self.seeks)
@@ -144,16 +144,16 @@ class HonestConsumer(Consumer):
     async def perform_seek(self) -> None:
         """Faust's own (every partition back to its committed offset), telling the fence."""
         self.fence.begin()
-        committed = await self.seek_to_committed()
-        moved = {
-            ensure_TP(tp): offset if offset is not None and offset >= 0 else None
-            for tp, offset in committed.items()
-        }
-        self._read_offset.update(moved)
-        self._committed_offset.update(
-            {tp: offset or None for tp, offset in moved.items() if offset is not None}
+        committed = {ensure_TP(tp): o for tp, o in (await self.seek_to_committed()).items()}
+        self._read_offset.update(
+            {tp: o if o is not None and o >= 0 else None for tp, o in committed.items()}
         )
-        self.fence.end(moved)
+        self._committed_offset.update(
+            {tp: o or None for tp, o in committed.items() if o is not None}
+        )
+        # aiokafka moves only partitions with a committed offset above 0; the others read on
+        # from where they are, so none of their records is stale.
+        self.fence.end({tp: o for tp, o in committed.items() if o is not None and o > 0})
 
     async def seek(self, partition: Any, offset: int) -> None:
         self.fence.begin()

@@ -152,6 +152,10 @@ def test_counting_age_and_a_return_to_school_read_as_a_practitioner_would(
                     813, "e", "docs.age_assessed", "social_care:sc1", 0, date_of_birth=adult
                 ),
                 observation(813, "f", "control.seen_in_inappropriate_places", "police:sw", 2),
+                # A school's own observation, and below its finding: one agency's pieces.
+                observation(
+                    815, "i", "movement.collected_by_new_adults_from_school", "school:6614002", 1
+                ),
             ],
         )
         publish(
@@ -175,13 +179,24 @@ def test_counting_age_and_a_return_to_school_read_as_a_practitioner_would(
                     absence_school_days=14,
                     returned_on=dt.date(2026, 10, 1),
                 ),
+                registration(
+                    815,
+                    "j",
+                    "continuous_absence",
+                    dt.date(2026, 10, 2),
+                    "6614002",
+                    absence_school_days=10,
+                ),
             ],
         )
         wait_for(lambda: child(812) in alerts_by_child(concern), 120, "the concern alert", log)
         wait_for(
-            lambda: len(alerts_by_child(education).get(child(814), [])) >= 2,
+            lambda: (
+                len(alerts_by_child(education).get(child(814), [])) >= 2
+                and child(815) in alerts_by_child(education)
+            ),
             60,
-            "the ended absence alert",
+            "the education alerts",
             log,
         )
         wait_for(
@@ -195,6 +210,7 @@ def test_counting_age_and_a_return_to_school_read_as_a_practitioner_would(
             log,
         )
     raised = alerts_by_child(concern)
+    # 811: one piece; 813: an adult; 815: the school's observation and its finding, one agency.
     assert set(raised) == {child(812)}
     (disputed,) = raised[child(812)]
     assert (disputed["level"], [e["event_id"] for e in disputed["evidence"]]) == (

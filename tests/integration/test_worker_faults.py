@@ -12,6 +12,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from .helpers import TopicReader, background, publish, safeguard, wait_for
 from .records import (
+    ALERTS,
     DEAD_LETTERS,
     OBSERVATIONS,
     alerts_by_child,
@@ -115,8 +116,15 @@ def test_an_alert_the_broker_refuses_stops_the_worker_and_is_sent_after_the_rest
     with background(safeguard("worker"), env, tmp_path / "worker2.log"):
         wait_for(lambda: len(alerts.poll()) >= 2, 90, "both alert versions", log)
     (versions,) = alerts_by_child(alerts).values()
-    assert [(a["version"], [e["event_id"] for e in a["evidence"]]) for a in versions] == [
-        (1, ["c6-school", "c6-health"]),
-        (2, ["c6-school", "c6-health", "c6-police"]),
+    # At least once: records read again after the start's seek may send a version again, byte
+    # for byte the same (the alert store keeps one).
+    sent: dict[int, set[bytes]] = {}
+    for record in alerts.records:
+        sent.setdefault(ALERTS.decode(record.value)["version"], set()).add(record.value)
+    assert all(len(copies) == 1 for copies in sent.values()), sent.keys()
+    distinct = {(a["version"], tuple(e["event_id"] for e in a["evidence"])) for a in versions}
+    assert sorted(distinct) == [
+        (1, ("c6-school", "c6-health")),
+        (2, ("c6-school", "c6-health", "c6-police")),
     ]
     alerts.close()

@@ -29,7 +29,10 @@ def _message(offset: int) -> Any:
 
 
 async def _run(
-    monkeypatch: pytest.MonkeyPatch, between: bool, seeking_after: int = 74
+    monkeypatch: pytest.MonkeyPatch,
+    between: bool,
+    seeking_after: int = 74,
+    committed: int | None = COMMITTED,
 ) -> tuple[HonestConsumer, list[int]]:
     """A batch 58..76 is being passed on when the recovery seeks back to the committed offset
     58, ending while record 74 is being handled, or just after; the next fetch returns 58..76
@@ -69,15 +72,15 @@ async def _run(
                 await consumer.perform_seek()  # run by the recovery, between two records
             yield PARTITION, _message(offset)
 
-    async def seek_to_committed() -> dict[TP, int]:
+    async def seek_to_committed() -> dict[TP, int | None]:
         await asyncio.sleep(0)
-        return {PARTITION: COMMITTED}
+        return {PARTITION: committed}
 
     monkeypatch.setattr(driver.Consumer, "getmany", getmany)
     # As in a running worker, where the partition's agent acknowledges its records.
     monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: True)
     monkeypatch.setattr(consumer, "seek_to_committed", seek_to_committed)
-    consumer._committed_offset[PARTITION] = COMMITTED
+    consumer._committed_offset[PARTITION] = committed
     await consumer._drain_messages(fetcher)
     return consumer, delivered
 
@@ -166,3 +169,12 @@ async def test_a_seek_of_another_partition_leaves_this_ones_records_alone(
     monkeypatch.setattr(consumer, "_seek", _seek)
     await consumer._drain_messages(fetcher)
     assert delivered == [(1, o) for o in range(10, 15)]
+
+
+async def test_a_partition_never_committed_is_not_moved_so_nothing_of_it_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # aiokafka does not move a partition with no committed offset: its records fetched before
+    # the start's seek are not read again, so they must pass (seen: a record never handled).
+    _, delivered = await _run(monkeypatch, between=False, committed=None)
+    assert delivered[: 77 - COMMITTED] == list(range(COMMITTED, 77))
