@@ -4,6 +4,8 @@ way to reach the database."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -35,6 +37,17 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """Stop a child process as a supervisor would: SIGTERM, then SIGKILL after ``grace`` s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def with_db(action: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:

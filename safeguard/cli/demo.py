@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from kafka.structs import TopicPartition
 from rich.console import Console
 
 from safeguard import infra
-from safeguard.cli.common import friendly_errors
+from safeguard.cli.common import friendly_errors, stop
 from safeguard.cli.demo_scenario import DemoError, publish_scenario
 from safeguard.kernel.errors import EXIT_FAULT
 from safeguard.kernel.settings import Settings, load_settings
@@ -145,19 +144,9 @@ def _start(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    stack.callback(_stop, proc)
+    stack.callback(stop, proc)
     console.print(f"started {args[0]} (pid {proc.pid}, log {folder / f'{args[0]}.log'})")
     return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _stop_infra(settings: Settings, started: list[str]) -> None:

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import GroupIdNotFoundError, KafkaError
 
+from safeguard.cli.common import stop
 from safeguard.kernel.errors import SafeguardError, ServiceUnavailableError
 from safeguard.kernel.settings import Settings, env_name, load_settings
 from safeguard.kernel.topics import ensure_topics, topic_specs
@@ -135,13 +135,7 @@ def run(
     try:
         _wait_until_settled(mine, proc, timeout, logfile)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
+        stop(proc, grace=60)
     return copied
 
 

@@ -28,6 +28,18 @@ def _message(offset: int) -> Any:
     return SimpleNamespace(topic=PARTITION.topic, partition=1, offset=offset, key=b"", value=b"")
 
 
+def _consumer(deliver: Any) -> HonestConsumer:
+    """The worker's consumer, unstarted, passing each record to ``deliver``."""
+    return HonestConsumer(
+        app.transport,
+        callback=deliver,
+        on_partitions_revoked=None,
+        on_partitions_assigned=None,
+        beacon=app.beacon,
+        loop=asyncio.get_running_loop(),
+    )
+
+
 async def _run(
     monkeypatch: pytest.MonkeyPatch,
     between: bool,
@@ -50,14 +62,7 @@ async def _run(
         if len(delivered) > 60:
             fetcher._stopped.set()
 
-    consumer = HonestConsumer(
-        app.transport,
-        callback=deliver,
-        on_partitions_revoked=None,
-        on_partitions_assigned=None,
-        beacon=app.beacon,
-        loop=asyncio.get_running_loop(),
-    )
+    consumer = _consumer(deliver)
     fetches = iter([range(COMMITTED, 77), range(COMMITTED, 77)])
 
     async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109
@@ -138,14 +143,7 @@ async def test_a_seek_of_another_partition_leaves_this_ones_records_alone(
         if message.offset == 10:
             await consumer.seek(other, 3)
 
-    consumer = HonestConsumer(
-        app.transport,
-        callback=deliver,
-        on_partitions_revoked=None,
-        on_partitions_assigned=None,
-        beacon=app.beacon,
-        loop=asyncio.get_running_loop(),
-    )
+    consumer = _consumer(deliver)
     fetches = iter([[(PARTITION, o) for o in range(10, 15)]])
 
     async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # noqa: ASYNC109
