@@ -70,7 +70,8 @@ class SecurityHeaders:
             (b"content-security-policy", CSP.encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
-            (b"referrer-policy", b"no-referrer"),
+            # Not no-referrer: with it, browsers send "Origin: null" on the page's own forms.
+            (b"referrer-policy", b"same-origin"),
             (b"cross-origin-opener-policy", b"same-origin"),
         ]
         if not self.cacheable(scope["path"]):
@@ -94,8 +95,9 @@ class SameOrigin:
 
     Browsers say where a request comes from: ``Origin`` on every POST, and ``Sec-Fetch-Site``.
     A request whose ``Origin`` is not this site, or that a browser marks as cross-site or
-    same-site (another host of the domain), gets 403 before the app sees it; a request with
-    neither header (not a browser) passes on to the app's own authentication.
+    same-site (another host of the domain), gets 403 before the app sees it; with ``Origin:
+    null`` (privacy settings) ``Sec-Fetch-Site`` decides; a request with neither header (not a
+    browser) passes on to the app's own authentication.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -110,7 +112,7 @@ class SameOrigin:
     @staticmethod
     def same_origin(scope: Scope) -> bool:
         origin = header(scope, b"origin")
-        if origin is not None:
+        if origin is not None and origin != "null":
             host = header(scope, b"host") or ""
             return origin == f"{scope.get('scheme', 'http')}://{host}"
         site = header(scope, b"sec-fetch-site")
