@@ -169,10 +169,18 @@ async def test_a_seek_of_another_partition_leaves_this_ones_records_alone(
     assert delivered == [(1, o) for o in range(10, 15)]
 
 
-async def test_a_partition_never_committed_is_not_moved_so_nothing_of_it_is_dropped(
+async def test_a_partition_never_committed_is_read_again_from_its_first_record(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # aiokafka does not move a partition with no committed offset: its records fetched before
-    # the start's seek are not read again, so they must pass (seen: a record never handled).
+    # aiokafka does not move a partition with no committed offset; a record skipped before the
+    # seek would then never be read again, and Faust, with no committed offset to hold to,
+    # commits past it (seen in make chaos: a family move lost). So it is moved to its first.
+    moved: list[Any] = []
+
+    async def seek_to_first(self: Any, partitions: list[Any]) -> None:
+        moved.extend(partitions)
+
+    monkeypatch.setattr(HonestConsumer, "seek_to_first", seek_to_first)
     _, delivered = await _run(monkeypatch, between=False, committed=None)
-    assert delivered[: 77 - COMMITTED] == list(range(COMMITTED, 77))
+    assert moved == [PARTITION]
+    assert delivered == list(range(COMMITTED, 75)) + list(range(COMMITTED, 77))
