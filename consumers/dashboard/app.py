@@ -35,6 +35,7 @@ from consumers.dashboard.queries import (
     may_see,
     open_alerts,
 )
+from consumers.dashboard.throttle import Throttle
 from consumers.users import User, authenticate, get_user
 from safeguard.kernel.services import pool_and_producer
 from safeguard.kernel.settings import Settings
@@ -103,20 +104,37 @@ def create_app(settings: Settings) -> FastAPI:
     async def login_page(request: Request) -> Response:
         return TEMPLATES.TemplateResponse(request, "login.html", {"error": None})
 
+    throttle = Throttle()
+
     @app.post("/login", response_class=HTMLResponse)
     async def login(
         request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]
     ) -> Response:
+        address = request.client.host if request.client else "unknown"
+        tried = User(username[:64], "unknown", None)  # as typed, for the audit only
         async with request.app.state.pool.acquire() as conn:
+            wait = throttle.retry_after(username, address)
+            if wait:
+                await audit(conn, tried, "login_refused", None, f"throttled, from {address}")
+                return TEMPLATES.TemplateResponse(
+                    request,
+                    "login.html",
+                    {"error": "Too many failed sign-ins. Try again later."},
+                    status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                    headers={"Retry-After": str(wait)},
+                )
             user = await authenticate(conn, username, password)
             if user is None:
+                throttle.failed(username, address)
+                await audit(conn, tried, "login_failed", None, f"from {address}")
                 return TEMPLATES.TemplateResponse(
                     request,
                     "login.html",
                     {"error": "Wrong username or password."},
                     status_code=status.HTTP_401_UNAUTHORIZED,
                 )
-            await audit(conn, user, "login", None)
+            throttle.succeeded(username)
+            await audit(conn, user, "login", None, f"from {address}")
         request.session["user"] = user.username
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
 

@@ -239,3 +239,30 @@ def test_every_response_carries_the_security_headers(world: dict[str, Any]) -> N
     assert script.status_code == 200 and "new EventSource" in script.text
     assert "no-store" not in script.headers.get("cache-control", "")
     assert "strict-transport-security" not in script.headers  # plain HTTP here
+
+
+def test_failed_logins_are_audited_and_the_sixth_is_refused_even_with_the_right_password(
+    world: dict[str, Any],
+) -> None:
+    client = world["client"]
+    name = world["names"]["swansea"]
+    for _ in range(5):
+        wrong = client.post("/login", data={"username": name, "password": "not it at all"})
+        assert wrong.status_code == 401
+    right = client.post(
+        "/login", data={"username": name, "password": PASSWORD}, follow_redirects=False
+    )
+    assert right.status_code == 429
+    assert int(right.headers["retry-after"]) > 800
+    assert "Too many failed sign-ins. Try again later." in right.text
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    actions = db(
+        world["dsn"],
+        lambda c: c.fetch("SELECT action, detail FROM audit WHERE username = $1 ORDER BY id", name),
+    )
+    assert [(a["action"], a["detail"]) for a in actions] == [
+        *[("login_failed", "from testclient")] * 5,
+        ("login_refused", "throttled, from testclient"),
+    ]
+    # Another account from the same address is not locked out by this one.
+    login(world, "cardiff")
