@@ -76,23 +76,23 @@ class SeekFence:
     committed unhandled, and the records the seek asked for again were dropped as already
     read. Seen in ``make chaos``: a travelling family's departure never reached its agent.
 
-    So a seek leaves, for each partition it moved, the offset it moved it to (or "its first
-    record"). Until that partition's next record is passed on, a record of a batch fetched
-    before the seek ended is passed on only if it is that very offset (the same record); any
-    other is dropped, since the seek moved the fetch position back and it comes again. The
-    first record passed on after a seek starts the loop's memory afresh, so it is never taken
-    for a jump. Partitions the seek did not move are never touched.
+    So a seek leaves, for each partition it moved, the offset it moved it to. Until that
+    partition's next record is passed on, a record of a batch fetched before the seek ended is
+    passed on only if it is that very offset (the same record); any other is dropped, since the
+    seek moved the fetch position back and it comes again. The first record passed on after a
+    seek starts the loop's memory afresh, so it is never taken for a jump. Partitions the seek
+    did not move are never touched.
     """
 
     seeks: int = 0
-    expected: dict[Any, tuple[int | None, int]] = field(default_factory=dict)
+    expected: dict[Any, tuple[int, int]] = field(default_factory=dict)
     """Per partition a seek moved: the offset it moved it to, and the count when it ended."""
 
     def begin(self) -> None:
         self.seeks += 1
 
-    def end(self, offsets: Mapping[Any, int | None]) -> None:
-        """The seek is done and moved these partitions to these offsets (None: the first)."""
+    def end(self, offsets: Mapping[Any, int]) -> None:
+        """The seek is done and moved these partitions to these offsets."""
         self.seeks += 1
         for tp, offset in offsets.items():
             self.expected[tp] = (offset, self.seeks)
@@ -107,8 +107,7 @@ class SeekFence:
             expected = self.expected.get(tp)
             if expected is not None:
                 offset, ended_at = expected
-                # (None: moved to its first record, whatever its offset: all before is stale.)
-                if fetched_at < ended_at and (offset is None or message.offset != offset):
+                if fetched_at < ended_at and message.offset != offset:
                     dropped += 1  # fetched before the seek moved its partition: it comes again
                     continue
                 del self.expected[tp]
@@ -151,8 +150,7 @@ class HonestConsumer(Consumer):
         # (acknowledged during a rebalance, so never counted) would not be read again, and
         # Faust, which knows no committed offset to hold to, would commit past it.
         unmoved = [tp for tp, o in raw.items() if not (o is not None and o > 0)]
-        if unmoved:
-            await self.seek_to_first(unmoved)
+        firsts = await self.seek_to_first(unmoved) if unmoved else {}
         committed = {ensure_TP(tp): o for tp, o in raw.items()}
         self._read_offset.update(
             {tp: o if o is not None and o >= 0 else None for tp, o in committed.items()}
@@ -160,11 +158,19 @@ class HonestConsumer(Consumer):
         self._committed_offset.update(
             {tp: o or None for tp, o in committed.items() if o is not None}
         )
-        self.fence.end({tp: o if o is not None and o > 0 else None for tp, o in committed.items()})
+        moved = {tp: o for tp, o in committed.items() if o is not None and o > 0}
+        self.fence.end(moved | firsts)
 
-    async def seek_to_first(self, partitions: list[Any]) -> None:
-        """Move ``partitions`` to their first record (aiokafka's, in its thread)."""
-        await self._thread.seek_to_beginning(*partitions)
+    async def seek_to_first(self, partitions: list[Any]) -> dict[Any, int]:
+        """Move ``partitions`` to their first record; return its offset for each.
+
+        An exact offset, not "the beginning": a batch fetched across the seek is then told
+        apart from the records the seek asks for again by that offset alone."""
+        earliest = await self.earliest_offsets(*partitions)
+        firsts = {ensure_TP(tp): offset for tp, offset in earliest.items()}
+        for tp, offset in firsts.items():
+            await self._seek(tp, offset)
+        return firsts
 
     async def seek(self, partition: Any, offset: int) -> None:
         self.fence.begin()

@@ -177,8 +177,9 @@ async def test_a_partition_never_committed_is_read_again_from_its_first_record(
     # commits past it (seen in make chaos: a family move lost). So it is moved to its first.
     moved: list[Any] = []
 
-    async def seek_to_first(self: Any, partitions: list[Any]) -> None:
+    async def seek_to_first(self: Any, partitions: list[Any]) -> dict[Any, int]:
         moved.extend(partitions)
+        return {PARTITION: COMMITTED}  # its first record
 
     monkeypatch.setattr(HonestConsumer, "seek_to_first", seek_to_first)
     _, delivered = await _run(monkeypatch, between=False, committed=None)
