@@ -106,6 +106,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     throttle = Throttle()
 
+    def refused(
+        request: Request, error: str, code: int, headers: dict[str, str] | None = None
+    ) -> Response:
+        """The sign-in page again, saying why."""
+        return TEMPLATES.TemplateResponse(
+            request, "login.html", {"error": error}, status_code=code, headers=headers
+        )
+
     @app.post("/login", response_class=HTMLResponse)
     async def login(
         request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]
@@ -116,23 +124,17 @@ def create_app(settings: Settings) -> FastAPI:
             wait = throttle.retry_after(username, address)
             if wait:
                 await audit(conn, tried, "login_refused", None, f"throttled, from {address}")
-                return TEMPLATES.TemplateResponse(
+                return refused(
                     request,
-                    "login.html",
-                    {"error": "Too many failed sign-ins. Try again later."},
-                    status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-                    headers={"Retry-After": str(wait)},
+                    "Too many failed sign-ins. Try again later.",
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    {"Retry-After": str(wait)},
                 )
             user = await authenticate(conn, username, password)
             if user is None:
                 throttle.failed(username, address)
                 await audit(conn, tried, "login_failed", None, f"from {address}")
-                return TEMPLATES.TemplateResponse(
-                    request,
-                    "login.html",
-                    {"error": "Wrong username or password."},
-                    status_code=status.HTTP_401_UNAUTHORIZED,
-                )
+                return refused(request, "Wrong username or password.", status.HTTP_401_UNAUTHORIZED)
             throttle.succeeded(username)
             await audit(conn, user, "login", None, f"from {address}")
         request.session["user"] = user.username

@@ -198,9 +198,10 @@ def _wait_until_settled(
                 f"the shadow worker stopped with exit code {proc.returncode}; see {log}"
             )
         ends = {t: sum(_ends(s, getattr(s, t)).values()) for t in CONSUMED}
-        if ends == previous and _consumed(s):
-            return
-        previous = ends if _consumed(s) else None
+        consumed = _consumed(s)
+        if consumed and ends == previous:
+            return  # consumed, and no output fed the inputs again in between
+        previous = ends if consumed else None
         time.sleep(3)
     raise ShadowError(f"the shadow run did not finish within {timeout:.0f}s; see {log}")
 

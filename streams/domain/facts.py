@@ -48,7 +48,7 @@ class Facts:
     ) -> Facts:
         counted: list[Evidence] = []
         seen: set[tuple[str, str, str]] = set()
-        for e in sorted(evidence, key=lambda e: (e.observed_at, e.event_id)):
+        for e in evidence:  # in time order (``ChildState`` keeps it so): the first piece counts
             entry = catalogue[e.indicator]
             piece = (e.agency_type, e.agency_id, entry.fact)
             if entry.counts and piece not in seen:
