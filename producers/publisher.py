@@ -23,6 +23,7 @@ from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 from schemas.validation import (
     FUTURE_TOLERANCE,
+    check_link,
     check_observation,
     check_registration,
     check_retraction,
@@ -60,6 +61,13 @@ def encode_retraction(record: Mapping[str, Any]) -> bytes:
     return data
 
 
+def encode_link(record: Mapping[str, Any], tolerance: dt.timedelta = FUTURE_TOLERANCE) -> bytes:
+    """An identity link's bytes, after the same checks the worker makes of one."""
+    data = EventCodec("identity_link").encode(record)
+    check_link(record, now=dt.datetime.now(dt.UTC), tolerance=tolerance)
+    return data
+
+
 def retraction_topic(settings: Settings, of: str) -> str:
     """A retraction travels on the topic of the event it takes back (so it is read after it)."""
     return (
@@ -81,8 +89,10 @@ class Publisher:
         self._pending: list[Any] = []
 
     def publish(self, kind: str, record: Mapping[str, Any]) -> str:
-        """``observation``, ``registration`` or ``retraction``: validate and send; return the
-        event id."""
+        """``observation``, ``registration``, ``retraction`` or ``link``: validate and send;
+        return the event id."""
+        if kind == "link":
+            return self.link(record)
         if kind == "retraction":
             return self.retraction(record)
         return self.observation(record) if kind == "observation" else self.registration(record)
@@ -108,6 +118,16 @@ class Publisher:
         """Validate and send one school registration event; return its event id."""
         data = encode_registration(record, self.settings.future_tolerance)
         return self._send(self.settings.topic_school_registrations, record, data)
+
+    def link(self, record: Mapping[str, Any]) -> str:
+        """Validate and send one identity link (or its withdrawal); return its event id. Links
+        are keyed by ``ref_a`` on a one-partition topic, so every link is read in one order."""
+        data = encode_link(record, self.settings.future_tolerance)
+        future = self.producer.send(
+            self.settings.topic_identity_links, key=record["ref_a"].encode(), value=data
+        )
+        self._pending.append(future)
+        return str(record["event_id"])
 
     def _send(self, topic: str, record: Mapping[str, Any], data: bytes) -> str:
         future = self.producer.send(topic, key=record["child_ref"].encode(), value=data)

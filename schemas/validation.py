@@ -181,3 +181,28 @@ def check_retraction(record: Mapping[str, Any]) -> None:
             raise InvalidRecordError(f"{name}: '' is empty", field=name, value="")
     check_child_ref(record["child_ref"])
     check_time(record, "retracted_at")
+
+
+def check_link(
+    record: Mapping[str, Any],
+    *,
+    now: dt.datetime | None = None,
+    tolerance: dt.timedelta = FUTURE_TOLERANCE,
+) -> None:
+    """Raise ``InvalidRecordError`` naming the bad field of an identity link."""
+    check_lengths(record)
+    if not record["event_id"].strip():
+        raise InvalidRecordError("event_id: '' is empty", field="event_id", value="")
+    check_child_ref(record["ref_a"], field="ref_a")
+    check_child_ref(record["ref_b"], field="ref_b")
+    if record["ref_a"] == record["ref_b"]:
+        raise InvalidRecordError(
+            "ref_b: the same reference as ref_a; a link joins two references", field="ref_b"
+        )
+    check_time(record, "stated_at")
+    if now is not None and record["stated_at"] > now + tolerance:
+        raise FutureEventError(
+            f"stated_at: {record['stated_at'].isoformat()} is in the future, more than "
+            f"{tolerance.total_seconds() / 3600:.0f} h after now",
+            field="stated_at",
+        )

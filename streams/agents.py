@@ -3,7 +3,9 @@
 ``aggregate_observations`` consumes observations (and retractions of them), the concern signals
 and practitioners' actions, keyed by ``child_ref``; ``track_registrations`` consumes school roll
 changes (and retractions), the education signals and the same actions; ``match_family_moves``
-consumes travelling families' departures keyed by ``family_group_ref``; ``sweep_deadlines`` only
+consumes travelling families' departures keyed by ``family_group_ref``; ``resolve_identities``
+consumes agencies' identity links (one partition) and tells each reference its group;
+``sweep_deadlines`` only
 emits "deadline due" signals, so each child's state changes in one place.
 """
 
@@ -17,11 +19,18 @@ from streams import watchdog
 from streams.app import app, settings
 from streams.domain import clock
 from streams.guard import Failures, Guard, apply
-from streams.handlers import due_signals, handle_departure, handle_observation, handle_registration
+from streams.handlers import (
+    due_signals,
+    handle_departure,
+    handle_link,
+    handle_observation,
+    handle_registration,
+)
 from streams.schools import directory
 from streams.topics import (
     deadletter,
     family_departures,
+    identity_links,
     observations_and_signals,
     registrations_and_signals,
 )
@@ -60,6 +69,7 @@ async def watch_progress() -> None:
         settings.topic_family_departures,
         settings.topic_concern_signals,
         settings.topic_alert_actions,
+        settings.topic_identity_links,
     }
     while True:  # the watchdog must keep watching: a failure to start is logged and retried
         try:
@@ -80,6 +90,11 @@ async def track_registrations(stream: Any) -> None:
 @app.agent(family_departures)
 async def match_family_moves(stream: Any) -> None:
     await Guard("match_family_moves", handle_departure, **GUARD).run(stream)
+
+
+@app.agent(identity_links)
+async def resolve_identities(stream: Any) -> None:
+    await Guard("resolve_identities", handle_link, **GUARD).run(stream)
 
 
 @app.timer(interval=settings.education_sweep_seconds)  # type: ignore[untyped-decorator]

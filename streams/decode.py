@@ -7,6 +7,7 @@ wrong key is never echoed, since it may be a raw identifier.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from typing import Any
@@ -17,6 +18,7 @@ from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec, TopicCodec
 from schemas.validation import (
     check_child_ref,
+    check_link,
     check_observation,
     check_registration,
     check_retraction,
@@ -30,8 +32,14 @@ REGISTRATIONS = TopicCodec("school_registration", "retraction")
 ACTION_CODEC = EventCodec("alert_action")
 
 
-def _signal(key: bytes | None, value: bytes | None, what: str, kinds: tuple[str, str]) -> Any:
-    """An internal JSON signal keyed by ``child_ref``, of one of two ``kinds``."""
+#: Signals both agents read: a reference's place among linked references, what another
+#: reference of the same child sends on, and a record forwarded to the child it was linked into.
+IDENTITY_SIGNALS = ("identity", "absorb", "forward")
+LINK_CODEC = EventCodec("identity_link")
+
+
+def _signal(key: bytes | None, value: bytes | None, what: str, kinds: tuple[str, ...]) -> Any:
+    """An internal JSON signal keyed by ``child_ref``, of one of ``kinds``."""
     if not key:
         raise InvalidRecordError("key: missing; signals are keyed by child_ref", field="key")
     check_child_ref(key.decode(errors="replace"), field="key")
@@ -40,13 +48,61 @@ def _signal(key: bytes | None, value: bytes | None, what: str, kinds: tuple[str,
     except ValueError:
         raise InvalidRecordError(f"value: not a JSON {what} signal", field="value") from None
     if not isinstance(signal, dict) or signal.get("type") not in kinds:
-        raise InvalidRecordError(f"type: not {kinds[0]} or {kinds[1]}", field="type", value=None)
+        raise InvalidRecordError(f"type: not one of {', '.join(kinds)}", field="type", value=None)
+    if signal["type"] in IDENTITY_SIGNALS:
+        _check_identity_signal(signal)
     return signal
+
+
+def _check_identity_signal(signal: dict[str, Any]) -> None:
+    version = signal.get("version")
+    if not isinstance(version, int) or version < 0:
+        raise InvalidRecordError("version: not a whole number", field="version")
+    kind = signal["type"]
+    refs = {"identity": ("canonical",), "absorb": ("origin",), "forward": ("origin",)}[kind]
+    for name in refs:
+        check_child_ref(str(signal.get(name, "")), field=name)
+    if kind == "identity":
+        members = signal.get("members")
+        if not isinstance(members, list) or signal["canonical"] not in members:
+            raise InvalidRecordError("members: not a list holding the canonical", field="members")
+        for member in members:
+            check_child_ref(str(member), field="members")
+    elif kind == "absorb" and not isinstance(signal.get("payload"), dict):
+        raise InvalidRecordError("payload: missing from an absorb signal", field="payload")
+    elif kind == "forward":
+        if not isinstance(signal.get("topic"), str) or not isinstance(signal.get("value"), str):
+            raise InvalidRecordError("value: not a forwarded record", field="value")
+        try:
+            signal["value"] = base64.b64decode(signal["value"], validate=True)
+        except ValueError:
+            raise InvalidRecordError("value: not base64", field="value") from None
+
+
+def forward(topic: str, value: bytes, origin: str, version: int) -> bytes:
+    """A record sent on to the reference its child was linked into."""
+    signal = {
+        "type": "forward",
+        "version": version,
+        "origin": origin,
+        "topic": topic,
+        "value": base64.b64encode(value).decode(),
+    }
+    return json.dumps(signal).encode()
+
+
+def link(key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    """An agency's statement that two references are the same child, or its withdrawal."""
+    record: dict[str, Any] = LINK_CODEC.decode(_present(value))
+    check_link(record, now=clock.now(), tolerance=TOLERANCE)
+    return record
 
 
 def signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
     """An internal education signal: ``{"type": "deadline_due"}`` or a family move."""
-    signal: dict[str, Any] = _signal(key, value, "education", ("deadline_due", "family_move"))
+    signal: dict[str, Any] = _signal(
+        key, value, "education", ("deadline_due", "family_move", *IDENTITY_SIGNALS)
+    )
     if signal["type"] == "family_move" and not isinstance(signal.get("event_id"), str):
         raise InvalidRecordError("event_id: missing from a family_move signal", field="event_id")
     return signal
@@ -74,7 +130,9 @@ def action(key: bytes | None, value: bytes | None) -> dict[str, Any]:
 
 def concern_signal(key: bytes | None, value: bytes | None) -> dict[str, Any]:
     """``{"type": "deadline_due"}`` or ``{"type": "school_authority", "local_authority": ...}``."""
-    signal: dict[str, Any] = _signal(key, value, "concern", ("deadline_due", "school_authority"))
+    signal: dict[str, Any] = _signal(
+        key, value, "concern", ("deadline_due", "school_authority", *IDENTITY_SIGNALS)
+    )
     if signal["type"] == "school_authority" and not isinstance(
         signal.get("local_authority"), str | None
     ):

@@ -17,11 +17,11 @@ import json
 import logging
 from typing import Any
 
-from safeguard.kernel.errors import CodecError, TooOldError
+from safeguard.kernel.errors import CodecError, InvalidRecordError, TooOldError
 from schemas.codec import EventCodec
 from streams import decode
 from streams.app import settings
-from streams.domain import clock, concern, education
+from streams.domain import clock, concern, education, identity
 from streams.domain.config import Thresholds
 from streams.domain.evidence import ChildState
 from streams.domain.registrations import EducationState, is_family_departure, record_registration
@@ -34,6 +34,7 @@ from streams.tables import (
     child_to_evidence,
     child_to_registrations,
     family_to_departures,
+    identity_graph,
 )
 from streams.topics import (
     alerts_concern,
@@ -61,36 +62,60 @@ def handle_observation(message: Any, effects: Effects) -> None:
     """One record for the combined concern (a Faust ``Message``: topic, key, value...)."""
     key = message.key
     state = ChildState.from_json(effects.read(child_to_evidence, key))
-    child_ref = key.decode() if key else ""
-    if message.topic == settings.topic_concern_signals:
-        signal = decode.concern_signal(key, message.value)
-        earlier = concern.catch_up(state, child_ref, clock.now(), CATALOGUE, THRESHOLDS)
+    me = key.decode() if key else ""
+    topic, value, origin = message.topic, message.value, me
+    version = state.membership.version
+    payloads: dict[str, dict[str, Any]] = {}
+    if topic == settings.topic_concern_signals:
+        signal = decode.concern_signal(key, value)
+        if signal["type"] == "forward":  # a linked reference's record, sent on to this child
+            topic, value, origin, version = (
+                signal["topic"],
+                signal["value"],
+                signal["origin"],
+                signal["version"],
+            )
+            if topic != settings.topic_observations:
+                raise InvalidRecordError("topic: not a topic the concern forwards", field="topic")
+    if topic == settings.topic_concern_signals:
+        earlier = concern.catch_up(state, me, clock.now(), CATALOGUE, THRESHOLDS)
         if signal["type"] == "deadline_due":
             step = earlier
+        elif signal["type"] == "identity":
+            now, payloads = concern.on_identity(state, me, signal, CATALOGUE, THRESHOLDS)
+            step = concern.after(earlier, now, state, CATALOGUE, THRESHOLDS)
+        elif signal["type"] == "absorb":
+            now, payloads = concern.on_absorb(state, me, signal, CATALOGUE, THRESHOLDS)
+            step = concern.after(earlier, now, state, CATALOGUE, THRESHOLDS)
         else:
             step = concern.after(
                 earlier,
                 concern.on_school_authority(
-                    state, child_ref, signal["local_authority"], CATALOGUE, THRESHOLDS
+                    state, me, signal["local_authority"], CATALOGUE, THRESHOLDS
                 ),
                 state,
                 CATALOGUE,
                 THRESHOLDS,
             )
-    elif message.topic == settings.topic_alert_actions:
-        action = decode.action(key, message.value)
+    elif topic == settings.topic_alert_actions:
+        action = decode.action(key, value)
         if not action["alert_id"].startswith(f"{concern.KIND}-"):
             return  # the registration handler's
-        earlier = concern.catch_up(state, child_ref, clock.now(), CATALOGUE, THRESHOLDS)
-        closed = concern.on_action(state, child_ref, action, CATALOGUE, THRESHOLDS)
+        earlier = concern.catch_up(state, me, clock.now(), CATALOGUE, THRESHOLDS)
+        closed = concern.on_action(state, me, action, CATALOGUE, THRESHOLDS)
         step = concern.after(earlier, closed, state, CATALOGUE, THRESHOLDS)
     else:
-        event, record = decode.observation(key, message.value)
-        earlier = concern.catch_up(state, child_ref, clock.now(), CATALOGUE, THRESHOLDS)
+        event, record = decode.observation(origin.encode(), value)
+        to = state.membership.route(me, origin, version)
+        if to is not None:  # linked into another reference of the same child
+            forward = decode.forward(topic, value, origin, state.membership.version)
+            effects.send(concern_signals, to.encode(), forward)
+            return
+        earlier = concern.catch_up(state, me, clock.now(), CATALOGUE, THRESHOLDS)
         if event == "retraction":
-            step = concern.retract(state, child_ref, record, CATALOGUE, THRESHOLDS)
+            step = concern.retract(state, me, record, CATALOGUE, THRESHOLDS)
         else:
-            step = concern.observe(state, record, CATALOGUE, THRESHOLDS)
+            step = concern.observe(state, record, CATALOGUE, THRESHOLDS, me)
             if step.result is concern.Result.TOO_OLD:
                 raise TooOldError(
                     f"observed_at: {record['observed_at'].date().isoformat()} is more than "
@@ -102,13 +127,23 @@ def handle_observation(message: Any, effects: Effects) -> None:
                 log.info("observation %s not aggregated: 18 or over", record["event_id"])
         step = concern.after(earlier, step, state, CATALOGUE, THRESHOLDS)
     counters[step.result.value] += 1
+    send_on(effects, concern_signals, me, state.membership.version, payloads)
     for alert in step.alerts:
         effects.send(alerts_concern, key, ALERT_CODEC.encode(alert, check=False))
         _log_alert(alert, step.result.value)
-    if step.changed:
+    if step.changed or payloads:
         effects.write(child_to_evidence, key, state.to_json())
         if effects.read(child_to_concern_due, key) != step.next_due:
             effects.write(child_to_concern_due, key, step.next_due)
+
+
+def send_on(
+    effects: Effects, topic: Any, me: str, version: int, payloads: dict[str, dict[str, Any]]
+) -> None:
+    """What belongs under other references of the same child, sent to each."""
+    for to, payload in sorted(payloads.items()):
+        signal = {"type": "absorb", "version": version, "origin": me, "payload": payload}
+        effects.send(topic, to.encode(), json.dumps(signal).encode())
 
 
 def handle_registration(message: Any, effects: Effects) -> None:
@@ -116,22 +151,51 @@ def handle_registration(message: Any, effects: Effects) -> None:
     action to the child's registration state."""
     key = message.key
     state = EducationState.from_json(effects.read(child_to_registrations, key))
-    if message.topic == settings.topic_education_signals:
-        signal = decode.signal(key, message.value)
-        if signal["type"] == "family_move" and signal["event_id"] not in state.family_moves:
-            state.family_moves.append(signal["event_id"])
+    me = key.decode() if key else ""
+    topic, value, origin = message.topic, message.value, me
+    version = state.membership.version
+    if topic == settings.topic_education_signals:
+        signal = decode.signal(key, value)
+        if signal["type"] == "forward":  # a linked reference's record, sent on to this child
+            topic, value, origin, version = (
+                signal["topic"],
+                signal["value"],
+                signal["origin"],
+                signal["version"],
+            )
+            if topic == settings.topic_education_signals:
+                signal = decode.signal(origin.encode(), value)
+            elif topic != settings.topic_school_registrations:
+                raise InvalidRecordError("topic: not a topic education forwards", field="topic")
+    if topic == settings.topic_education_signals:
+        if signal["type"] in ("identity", "absorb"):
+            step_identity(state, me, signal, effects)
+            return
+        if signal["type"] == "family_move":
+            to = state.membership.route(me, origin, version)
+            if to is not None:
+                forward = decode.forward(topic, value, origin, state.membership.version)
+                effects.send(education_signals, to.encode(), forward)
+                return
+            if signal["event_id"] not in state.family_moves:
+                state.family_moves.append(signal["event_id"])
         step_education(state, key, effects, resend=False)
         return
-    if message.topic == settings.topic_alert_actions:
+    if topic == settings.topic_alert_actions:
         try:
-            action = decode.action(key, message.value)
+            action = decode.action(key, value)
         except CodecError:
             return  # the concern handler dead-letters it: one dead letter per record
         closes = action["action"] == "close" and action["alert_id"].startswith(education.KIND)
-        if closes and state.alert.close(action, key.decode(), education.KIND):
+        if closes and state.alert.close(action, me, education.KIND):
             effects.write(child_to_registrations, key, state.to_json())
         return
-    event, record = decode.registration(key, message.value)
+    event, record = decode.registration(origin.encode(), value)
+    to = state.membership.route(me, origin, version)
+    if to is not None:  # linked into another reference of the same child
+        forward = decode.forward(topic, value, origin, state.membership.version)
+        effects.send(education_signals, to.encode(), forward)
+        return
     if event == "retraction":
         school, agency = record["agency"]["id"], record["agency"]
         # Only the school that sent a registration event can take it back.
@@ -153,9 +217,9 @@ def handle_registration(message: Any, effects: Effects) -> None:
     )
     if early:
         state.family_moves.remove(record["event_id"])
-    item = record_registration(state, record, THRESHOLDS)
+    item = record_registration(state, record, THRESHOLDS, me)
     if item is not None and item.family_group_ref and is_family_departure(item):
-        departure = [record["child_ref"], item.event_id, item.date]
+        departure = [me, item.event_id, item.date]
         effects.send(
             family_departures, item.family_group_ref.encode(), json.dumps(departure).encode()
         )
@@ -204,6 +268,16 @@ def step_education(
         because=because,
         ending=ending,
     )
+    publish_education(state, key, effects, result)
+    effects.write(child_to_registrations, key, state.to_json())
+    if resend or effects.read(child_to_deadline, key) != result.next_due:
+        effects.write(child_to_deadline, key, result.next_due)
+
+
+def publish_education(
+    state: EducationState, key: bytes, effects: Effects, result: education.EducationStep
+) -> None:
+    """The education step's outputs: observations for the concern, the authority, the alert."""
     for observation in result.concern_observations:
         effects.send(observations, key, OBSERVATION_CODEC.encode(observation))
     for retraction in result.retractions:
@@ -216,9 +290,22 @@ def step_education(
         counters["education_alert"] += 1
         effects.send(alerts_education, key, ALERT_CODEC.encode(result.alert, check=False))
         _log_alert(result.alert, "education")
+
+
+def step_identity(state: EducationState, me: str, signal: dict[str, Any], effects: Effects) -> None:
+    """Where the child's school history belongs among linked references, and what follows."""
+    handler = education.on_identity if signal["type"] == "identity" else education.on_absorb
+    result, payloads = handler(
+        state, me, signal, clock.today(), CALENDAR, THRESHOLDS, directory.near_port
+    )
+    send_on(effects, education_signals, me, state.membership.version, payloads)
+    key = me.encode()
+    if result is not None:
+        publish_education(state, key, effects, result)
     effects.write(child_to_registrations, key, state.to_json())
-    if resend or effects.read(child_to_deadline, key) != result.next_due:
-        effects.write(child_to_deadline, key, result.next_due)
+    next_due = state.next_due()
+    if effects.read(child_to_deadline, key) != next_due:
+        effects.write(child_to_deadline, key, next_due)
 
 
 def handle_departure(message: Any, effects: Effects) -> None:
@@ -241,6 +328,37 @@ def handle_departure(message: Any, effects: Effects) -> None:
         len(departures),
         len(matched),
         where(message),
+    )
+
+
+VERSION_KEY = b"~version"
+
+
+def handle_link(message: Any, effects: Effects) -> None:
+    """An agency's statement that two references are the same child, or its withdrawal: the
+    graph changes, and every reference whose group changed is told its group (both agents)."""
+    link = decode.link(message.key, message.value)
+    version = (effects.read(identity_graph, VERSION_KEY) or 0) + 1
+
+    def read(ref: str) -> identity.Node:
+        return identity.Node.from_json(effects.read(identity_graph, ref.encode()))
+
+    change = identity.apply_statement(read, version, link)
+    for group in change.groups:
+        signal = json.dumps(group.to_signal()).encode()
+        effects.send(concern_signals, group.ref.encode(), signal)
+        effects.send(education_signals, group.ref.encode(), signal)
+    for ref, node in change.nodes.items():
+        effects.write(identity_graph, ref.encode(), node.to_json())
+    if change.groups:
+        effects.write(identity_graph, VERSION_KEY, version)
+    log.info(
+        "identity link %s (%s, %s): %d references told their group (version %d)",
+        link["event_id"],
+        "withdrawn" if link["withdrawn"] else "stated",
+        link["basis"],
+        len(change.groups),
+        version if change.groups else version - 1,
     )
 
 

@@ -24,6 +24,7 @@ deadletter = _topic(settings.topic_deadletter)
 education_signals = _topic(settings.topic_education_signals)
 family_departures = _topic(settings.topic_family_departures)
 concern_signals = _topic(settings.topic_concern_signals)
+identity_links = _topic(settings.topic_identity_links)
 #: One stream for the registration agent: roll changes and the signals about the same children
 #: (both keyed by child_ref and co-partitioned), so every change to a child's registration state
 #: happens in one place, on the partition's owner.

@@ -65,9 +65,14 @@ class Settings(BaseSettings):
     topic_alerts_education: str = Field(default="safeguarding.alerts.education.v1")
     topic_deadletter: str = Field(default="safeguarding.deadletter.v1")
     topic_alert_actions: str = Field(default="safeguarding.alert-actions.v1")
+    topic_identity_links: str = Field(
+        default="safeguarding.identity-links.v1",
+        description="Agencies' statements that two references are the same child (one partition, "
+        "so every link is applied in one order).",
+    )
     topic_education_signals: str = Field(
         default="safeguarding.internal.education-signals.v1",
-        description="Internal: deadline-due and family-move signals, keyed by child_ref.",
+        description="Internal: deadline-due, family-move and identity signals, keyed by child_ref.",
     )
     topic_family_departures: str = Field(
         default="safeguarding.internal.family-departures.v1",
@@ -75,7 +80,8 @@ class Settings(BaseSettings):
     )
     topic_concern_signals: str = Field(
         default="safeguarding.internal.concern-signals.v1",
-        description="Internal: deadline-due and school-authority signals, keyed by child_ref.",
+        description="Internal: deadline-due, school-authority and identity signals, keyed by "
+        "child_ref.",
     )
 
     # Stream worker

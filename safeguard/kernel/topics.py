@@ -33,7 +33,10 @@ TABLES = (
     "child_to_deadline",
     "child_to_concern_due",
     "family_to_departures",
+    "identity_graph",
 )
+#: Tables of a one-partition topic: their changelogs have one partition too.
+SINGLE_PARTITION_TABLES = ("identity_graph",)
 MS_PER_DAY = 86_400_000
 
 
@@ -69,13 +72,17 @@ def topic_specs(s: Settings) -> dict[str, TopicSpec]:
         s.topic_alerts_education: TopicSpec(n, {}),
         s.topic_deadletter: TopicSpec(n, kept, co_partitioned=False),
         s.topic_alert_actions: TopicSpec(n, {}),
+        s.topic_identity_links: TopicSpec(1, source, co_partitioned=False),
         s.topic_education_signals: TopicSpec(n, {}),
         s.topic_concern_signals: TopicSpec(n, {}),
         s.topic_family_departures: TopicSpec(n, {}),
         leader_topic(s): TopicSpec(1, {}, co_partitioned=False),
     }
     for table in TABLES:
-        specs[changelog_topic(s, table)] = TopicSpec(n, compacted)
+        if table in SINGLE_PARTITION_TABLES:
+            specs[changelog_topic(s, table)] = TopicSpec(1, compacted, co_partitioned=False)
+        else:
+            specs[changelog_topic(s, table)] = TopicSpec(n, compacted)
     return specs
 
 

@@ -47,10 +47,13 @@ def concern_content(decision: Decision, state: ChildState, change: str | None) -
         reasons=decision.reasons,
         actions=decision.actions,
         status_reason=status_reason,
+        linked_refs=state.membership.members,
     )
 
 
-def education_content(found: Sequence[Finding], school_authority: str | None) -> Content:
+def education_content(
+    found: Sequence[Finding], school_authority: str | None, linked_refs: tuple[str, ...] = ()
+) -> Content:
     """What the child's education alert says, from the findings that hold."""
     top = max(found, key=lambda f: LEVELS.index(f.level))
     level = top.level
@@ -87,6 +90,7 @@ def education_content(found: Sequence[Finding], school_authority: str | None) ->
         reasons=tuple(f.reason for f in found),
         actions=tuple(a for a in ACTIONS if a in actions),
         family_move=all(f.family_move for f in found),
+        linked_refs=linked_refs,
     )
 
 

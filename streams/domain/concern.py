@@ -72,11 +72,13 @@ def observe(
     observation: Mapping[str, Any],
     catalogue: Catalogue,
     config: Thresholds,
+    me: str | None = None,
 ) -> Step:
-    """Apply a decoded, validated observation to ``state``."""
+    """Apply a decoded, validated observation to ``state``, the state of ``me`` (the
+    observation's own reference, or the child it was linked into)."""
     observed_at = observation["observed_at"]
     date_of_birth = observation["date_of_birth"]
-    child_ref = observation["child_ref"]
+    child_ref = me or observation["child_ref"]
     # Once any agency disputes the child's age, the child stays a child (false documents are
     # common) until an age assessment gives the assessed date of birth; evidence about a child
     # with an open alert who turns 18 is kept for the transition.
@@ -102,6 +104,8 @@ def observe(
         observed_at=to_millis(observed_at),
         immediate_risk=observation["immediate_risk"],
         local_authority=observation["local_authority"],
+        origin="" if observation["child_ref"] == child_ref else observation["child_ref"],
+        source_ref=observation["source_ref"],
     )
     outcome = state.add(item, config.lookback_days)
     if outcome is Outcome.TOO_OLD:
@@ -190,6 +194,55 @@ def on_action(
     if action["action"] != "close" or not state.alert(KIND).close(dict(action), child_ref, KIND):
         return Step(Result.NO_ALERT, changed=False)
     return Step(Result.NO_ALERT, next_due=next_due(state, catalogue, config))
+
+
+def on_identity(
+    state: ChildState,
+    me: str,
+    signal: Mapping[str, Any],
+    catalogue: Catalogue,
+    config: Thresholds,
+) -> tuple[Step, dict[str, dict[str, Any]]]:
+    """The identity agent says where ``me`` stands among the references linked as one child.
+
+    Returns the step and the evidence to send to other references. Merged into another
+    reference, ``me`` sends it everything and its alert ends, naming the child it continues
+    under; as a group's canonical reference it keeps what is its group's and sends the rest
+    back (a link was withdrawn), and its alert is re-assessed on what stays.
+    """
+    if not state.membership.is_newer(signal["version"]):
+        return Step(Result.NO_ALERT, changed=False, next_due=next_due(state, catalogue, config)), {}
+    state.membership.learn(me, dict(signal))
+    payloads = state.take_out(me)
+    merged = state.membership.canonical
+    if merged is not None:
+        why = (
+            "Withdrawn: agencies linked this reference to another of the same child; the "
+            "evidence and the alert continue under that child."
+        )
+        record = state.alert(KIND).finish(me, KIND, "withdrawn", why, merged_into=merged)
+        return _step(Result.WITHDRAWN if record else Result.NO_ALERT, record), payloads
+    withdrawn = None
+    if payloads:
+        withdrawn = (
+            "A link between two references of this child was withdrawn: what was known under "
+            "the other reference is no longer counted here."
+        )
+    return settle(state, me, catalogue, config, withdrawn=withdrawn), payloads
+
+
+def on_absorb(
+    state: ChildState,
+    me: str,
+    signal: Mapping[str, Any],
+    catalogue: Catalogue,
+    config: Thresholds,
+) -> tuple[Step, dict[str, dict[str, Any]]]:
+    """Evidence of a reference linked as this child arrives: assess it with the rest. What
+    does not belong here by this reference's own (newer) view is sent on."""
+    state.absorb(me, dict(signal["payload"]), config.lookback_days)
+    payloads = {} if state.membership.is_newer(signal["version"]) else state.take_out(me)
+    return settle(state, me, catalogue, config, withdrawn=None), payloads
 
 
 def settle(

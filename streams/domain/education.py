@@ -88,12 +88,62 @@ def step(
         return EducationStep(
             alert, concern, state.next_due(), authority=authority, retractions=retractions
         )
-    content = education_content(found, authority)
+    content = education_content(found, authority, state.membership.members)
     alert = state.alert.publish(child_ref, KIND, content)
     changed = alert is not None
     if alert is None and resend and state.alert.digest == content.digest():
         alert = state.alert.record(child_ref, KIND, content)
     return EducationStep(alert, concern, state.next_due(), new_version=changed, authority=authority)
+
+
+def on_identity(
+    state: EducationState,
+    me: str,
+    signal: dict[str, Any],
+    today: dt.date,
+    calendar: SchoolCalendar,
+    config: Thresholds,
+    near_port: Directory,
+) -> tuple[EducationStep | None, dict[str, dict[str, Any]]]:
+    """The identity agent says where ``me`` stands among the references linked as one child:
+    the registrations go where they belong now (``EducationState.take_out``) and the alert is
+    re-assessed, or ends naming the child it continues under. None: nothing new."""
+    if not state.membership.is_newer(signal["version"]):
+        return None, {}
+    state.membership.learn(me, signal)
+    payloads = state.take_out(me)
+    merged = state.membership.canonical
+    if merged is not None:
+        why = (
+            "Withdrawn: agencies linked this reference to another of the same child; the school "
+            "history and the alert continue under that child."
+        )
+        state.pending = []
+        alert = state.alert.finish(me, KIND, "withdrawn", why, merged_into=merged)
+        return EducationStep(alert, authority=None), payloads
+    because = None
+    if payloads:
+        because = (
+            "a link between two references of this child was withdrawn, and the school history "
+            "known under the other reference is no longer counted here."
+        )
+    return step(state, me, today, calendar, config, near_port, because=because), payloads
+
+
+def on_absorb(
+    state: EducationState,
+    me: str,
+    signal: dict[str, Any],
+    today: dt.date,
+    calendar: SchoolCalendar,
+    config: Thresholds,
+    near_port: Directory,
+) -> tuple[EducationStep, dict[str, dict[str, Any]]]:
+    """The school history of a reference linked as this child arrives; what does not belong
+    here by this reference's own (newer) view is sent on."""
+    state.absorb(me, signal["payload"], config.repeated_registrations_window_days + 60)
+    payloads = {} if state.membership.is_newer(signal["version"]) else state.take_out(me)
+    return step(state, me, today, calendar, config, near_port), payloads
 
 
 def current_authority(state: EducationState) -> str | None:

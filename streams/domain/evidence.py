@@ -9,10 +9,12 @@ version) so a replay or redelivery never makes a new version.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.domain.identity import Membership, group_by_destination
 from streams.domain.lifecycle import AlertState
 from streams.domain.times import EPOCH as EPOCH
 from streams.domain.times import to_datetime as to_datetime
@@ -43,6 +45,11 @@ class Evidence:
     immediate_risk: bool = False
     """The observer's own judgement that the child is at immediate risk."""
     local_authority: str = ""
+    origin: str = ""
+    """The reference the agency knows the child under, when it is not the state's own (a
+    linked reference): after a link is withdrawn the evidence goes back with it."""
+    source_ref: str | None = None
+    """The agency's own record reference."""
 
     def sort_key(self) -> tuple[int, str]:
         return (self.observed_at, self.event_id)
@@ -61,6 +68,7 @@ class Evidence:
             "indicator": self.indicator,
             "group": self.group,
             "observed_at": to_datetime(self.observed_at),
+            "source_ref": self.source_ref,
         }
 
 
@@ -83,6 +91,8 @@ class ChildState:
     """The local authority of the child's current school registration, when one is known."""
     retracted: list[tuple[str, str, str]] = field(default_factory=list)
     """Evidence identities their agencies retracted: never counted again, even if resent."""
+    membership: Membership = field(default_factory=Membership)
+    """This reference's place among the references linked as the same child."""
 
     @property
     def now(self) -> int:
@@ -134,6 +144,8 @@ class ChildState:
                     e.observed_at,
                     e.immediate_risk,
                     e.local_authority,
+                    e.origin,
+                    e.source_ref,
                 ]
                 for e in self.evidence
             ],
@@ -144,6 +156,7 @@ class ChildState:
             "clock": self.clock,
             "school_authority": self.school_authority,
             "retracted": [list(r) for r in self.retracted],
+            "membership": self.membership.to_json(),
         }
 
     @classmethod
@@ -159,4 +172,67 @@ class ChildState:
             clock=data.get("clock", 0),
             school_authority=data.get("school_authority"),
             retracted=[(r[0], r[1], r[2]) for r in data.get("retracted", ())],
+            membership=Membership.from_json(data.get("membership")),
         )
+
+    def take_out(self, me: str) -> dict[str, dict[str, Any]]:
+        """Remove the evidence that belongs under another reference now, as a payload per
+        reference to send it to (everything, with what the state knows of the child, when this
+        reference was merged into another)."""
+        moving = group_by_destination(self.membership, me, ((e.origin, e) for e in self.evidence))
+        self.evidence = moving.pop(None, [])
+        merged = self.membership.canonical
+        payloads = {}
+        for to, items in moving.items():
+            assert to is not None
+            payload: dict[str, Any] = {
+                "evidence": [_row(e, me, to) for e in items],
+                "watermark": max(e.observed_at for e in items),
+            }
+            if to == merged:  # all of it: what is known of the child goes with the evidence
+                payload |= {
+                    "date_of_birth": self.date_of_birth,
+                    "age_disputed": self.age_disputed,
+                    "retracted": [list(r) for r in self.retracted],
+                }
+            payloads[to] = payload
+        if merged is not None:
+            self.date_of_birth, self.age_disputed, self.retracted = None, False, []
+            self.watermark = 0
+        return payloads
+
+    def absorb(self, me: str, payload: dict[str, Any], lookback_days: int) -> None:
+        """Take in what another reference of the same child sent (``take_out``)."""
+        for row in payload.get("retracted", ()):
+            identity = (row[0], row[1], row[2])
+            if identity not in self.retracted:
+                self.retracted.append(identity)
+        for row in payload["evidence"]:
+            item = Evidence(*row)
+            self.add(_here(item, me), lookback_days)
+        if self.date_of_birth is None:
+            self.date_of_birth = payload.get("date_of_birth")
+        self.age_disputed = self.age_disputed or bool(payload.get("age_disputed"))
+
+
+def _row(e: Evidence, me: str, to: str) -> list[Any]:
+    """``e`` as a row to send to ``to``: its origin named, unless it is ``to`` itself."""
+    origin = e.origin or me
+    return [
+        e.event_id,
+        e.agency_type,
+        e.agency_id,
+        e.indicator,
+        e.group,
+        e.observed_at,
+        e.immediate_risk,
+        e.local_authority,
+        "" if origin == to else origin,
+        e.source_ref,
+    ]
+
+
+def _here(e: Evidence, me: str) -> Evidence:
+    if e.origin == me:
+        return dataclasses.replace(e, origin="")
+    return e

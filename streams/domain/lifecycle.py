@@ -46,6 +46,8 @@ class Content:
     actions: tuple[str, ...]
     family_move: bool = False
     status_reason: str | None = None
+    linked_refs: tuple[str, ...] = ()
+    """Every reference linked as this child, when there is more than one."""
 
     def digest(self) -> str:
         parts = [
@@ -59,6 +61,7 @@ class Content:
             ",".join(self.actions),
             str(self.family_move),
             self.status_reason or "",
+            ",".join(self.linked_refs),
         ]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
@@ -78,10 +81,12 @@ class Content:
                     e["indicator"],
                     e["group"],
                     to_millis(e["observed_at"]),
+                    e.get("source_ref"),
                 ]
                 for e in self.evidence
             ],
             "family_move": self.family_move,
+            "linked_refs": list(self.linked_refs),
         }
 
     @classmethod
@@ -101,12 +106,14 @@ class Content:
                     "indicator": row[3],
                     "group": row[4],
                     "observed_at": to_datetime(row[5]),
+                    "source_ref": row[6] if len(row) > 6 else None,
                 }
                 for row in data["evidence"]
             ),
             reasons=(),
             actions=(),
             family_move=data["family_move"],
+            linked_refs=tuple(data.get("linked_refs", ())),
         )
 
 
@@ -163,7 +170,12 @@ class AlertState:
         return self.record(child_ref, kind, content)
 
     def record(
-        self, child_ref: str, kind: str, content: Content, status: str = "open"
+        self,
+        child_ref: str,
+        kind: str,
+        content: Content,
+        status: str = "open",
+        merged_into: str | None = None,
     ) -> dict[str, Any]:
         """The Alert record of the current version with ``content`` (also for a resend)."""
         return {
@@ -185,11 +197,21 @@ class AlertState:
             "reopened_after_closure": status == "open" and self.reopens is not None,
             "closure": self.reopens if status == "open" else None,
             "local_authorities": list(content.local_authorities),
+            "linked_refs": list(content.linked_refs),
+            "merged_into": merged_into,
         }
 
-    def finish(self, child_ref: str, kind: str, status: str, reason: str) -> dict[str, Any] | None:
+    def finish(
+        self,
+        child_ref: str,
+        kind: str,
+        status: str,
+        reason: str,
+        merged_into: str | None = None,
+    ) -> dict[str, Any] | None:
         """Publish the episode's last version (``ended`` or ``withdrawn``) and end the episode;
-        None when no alert is open."""
+        None when no alert is open. ``merged_into`` names the child a linked reference's alert
+        continues under."""
         if not self.is_open or self.last is None:
             self.end()
             return None
@@ -207,8 +229,9 @@ class AlertState:
             actions=(),
             family_move=last.family_move,
             status_reason=reason,
+            linked_refs=last.linked_refs,
         )
-        record = self.record(child_ref, kind, content, status)
+        record = self.record(child_ref, kind, content, status, merged_into)
         self.end()
         return record
 

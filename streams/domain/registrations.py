@@ -10,10 +10,11 @@ combined-concern evidence, and the current education alert.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from streams.domain.config import Thresholds
+from streams.domain.identity import Membership, group_by_destination
 from streams.domain.lifecycle import AlertState
 
 
@@ -35,6 +36,9 @@ class Registration:
     family_travelling: bool = False
     returned_on: str | None = None
     """For continuous_absence: the ISO date the pupil came back, which ends the absence."""
+    origin: str = ""
+    """The reference the school knows the child under, when it is not the state's own (a
+    linked reference)."""
 
     @property
     def day(self) -> dt.date:
@@ -70,6 +74,8 @@ class EducationState:
     authority_sent: str | None = None
     """The current school's authority as last told to the combined concern."""
     alert: AlertState = field(default_factory=AlertState)
+    membership: Membership = field(default_factory=Membership)
+    """This reference's place among the references linked as the same child."""
 
     def holds(self, school_id: str, event_id: str) -> bool:
         """Whether this registration event is in the history (ids are unique per school)."""
@@ -119,6 +125,7 @@ class EducationState:
             "retracted": [list(r) for r in self.retracted],
             "authority_sent": self.authority_sent,
             "alert": self.alert.to_json(),
+            "membership": self.membership.to_json(),
         }
 
     @classmethod
@@ -134,11 +141,65 @@ class EducationState:
             retracted=[(r[0], r[1]) for r in data.get("retracted", ())],
             authority_sent=data.get("authority_sent"),
             alert=AlertState.from_json(data["alert"]),
+            membership=Membership.from_json(data.get("membership")),
         )
+
+    def take_out(self, me: str) -> dict[str, dict[str, Any]]:
+        """Remove the registrations that belong under another reference now, with their
+        deadlines, as a payload per reference to send them to (everything, when this reference
+        was merged into another)."""
+        moving = group_by_destination(
+            self.membership, me, ((r.origin, r) for r in self.registrations)
+        )
+        self.registrations = moving.pop(None, [])
+        merged = self.membership.canonical
+        payloads = {}
+        for to, items in moving.items():
+            assert to is not None
+            ids = {r.event_id for r in items}
+            payload: dict[str, Any] = {
+                "registrations": [list(asdict(_sent(r, me, to)).values()) for r in items],
+                "pending": [list(asdict(p).values()) for p in self.pending if p.event_id in ids],
+                "family_moves": [m for m in self.family_moves if m in ids],
+            }
+            if to == merged:
+                payload |= {
+                    "injected": list(self.injected),
+                    "injected_by": dict(self.injected_by),
+                    "retracted": [list(r) for r in self.retracted],
+                }
+            payloads[to] = payload
+        kept = {r.event_id for r in self.registrations}
+        self.pending = [p for p in self.pending if p.event_id in kept]
+        self.family_moves = [m for m in self.family_moves if m in kept]
+        if merged is not None:
+            self.injected, self.injected_by, self.retracted = [], {}, []
+            self.authority_sent = None
+        return payloads
+
+    def absorb(self, me: str, payload: dict[str, Any], keep_days: int) -> None:
+        """Take in what another reference of the same child sent (``take_out``)."""
+        for row in payload.get("retracted", ()):
+            if (row[0], row[1]) not in self.retracted:
+                self.retracted.append((row[0], row[1]))
+        for row in payload["registrations"]:
+            item = Registration(*row)
+            self.add(replace(item, origin="") if item.origin == me else item, keep_days)
+        for row in payload["pending"]:
+            self.schedule(Pending(*row))
+        self.family_moves += [m for m in payload["family_moves"] if m not in self.family_moves]
+        self.injected += [i for i in payload.get("injected", ()) if i not in self.injected]
+        self.injected_by.update(payload.get("injected_by", {}))
+
+
+def _sent(r: Registration, me: str, to: str) -> Registration:
+    """``r`` as sent to ``to``: its origin named, unless it is ``to`` itself."""
+    origin = r.origin or me
+    return replace(r, origin="" if origin == to else origin)
 
 
 def record_registration(
-    state: EducationState, record: dict[str, Any], config: Thresholds
+    state: EducationState, record: dict[str, Any], config: Thresholds, me: str = ""
 ) -> Registration | None:
     """Add a decoded SchoolRegistration to the history; None if it was a duplicate.
 
@@ -157,6 +218,7 @@ def record_registration(
         family_group_ref=record["family_group_ref"],
         family_travelling=record["family_travelling"],
         returned_on=returned.isoformat() if (returned := record.get("returned_on")) else None,
+        origin=record["child_ref"] if me and record["child_ref"] != me else "",
     )
     if not state.add(item, keep_days=config.repeated_registrations_window_days + 60):
         return None

@@ -95,14 +95,17 @@ def test_alert_bytes_match_apache_avro_java() -> None:
     assert codec.decode(bytes.fromhex(JAVA_ALERT)) == ALERT
 
 
-def test_a_version_1_alert_reads_as_an_open_version_2_alert() -> None:
+def test_a_version_1_alert_reads_as_an_open_alert_of_the_newest_version() -> None:
     assert EventCodec("alert").decode(bytes.fromhex(JAVA_ALERT)) == {
         **ALERT,
+        "evidence": [{**e, "source_ref": None} for e in ALERT["evidence"]],
         "status": "open",
         "status_reason": None,
         "reopened_after_closure": False,
         "closure": None,
         "local_authorities": [],
+        "linked_refs": [],
+        "merged_into": None,
     }
 
 

@@ -15,6 +15,7 @@ EVENTS = [
     "alert",
     "alert_action",
     "dead_letter",
+    "identity_link",
     "observation",
     "retraction",
     "school",

@@ -57,7 +57,8 @@ def test_concern_signals_are_a_deadline_or_the_childs_school_authority() -> None
     assert decode.concern_signal(key, b'{"type": "deadline_due"}') == {"type": "deadline_due"}
     moved = b'{"type": "school_authority", "local_authority": null}'
     assert decode.concern_signal(key, moved)["local_authority"] is None
-    with pytest.raises(InvalidRecordError, match="type: not deadline_due or school_authority"):
+    kinds = "deadline_due, school_authority, identity, absorb, forward"
+    with pytest.raises(InvalidRecordError, match=f"type: not one of {kinds}"):
         decode.concern_signal(key, b'{"type": "family_move"}')
     with pytest.raises(InvalidRecordError, match="value: not a JSON concern signal"):
         decode.concern_signal(key, b"\x00")

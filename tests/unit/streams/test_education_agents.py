@@ -134,7 +134,10 @@ async def test_an_undecodable_registration_is_dead_lettered(
     ("value", "message"),
     [
         (b"not json", "value: not a JSON education signal"),
-        (b'{"type": "teleport"}', "type: not deadline_due or family_move"),
+        (
+            b'{"type": "teleport"}',
+            "type: not one of deadline_due, family_move, identity, absorb, forward",
+        ),
         (b'{"type": "family_move"}', "event_id: missing from a family_move signal"),
         (None, "value: not a JSON education signal"),
     ],

@@ -14,8 +14,6 @@ import collections
 import datetime as dt
 import hashlib
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -30,11 +28,10 @@ from producers.pseudonym import Pseudonymiser
 from producers.publisher import encode_observation, encode_registration
 from producers.scenario import generate, write
 from producers.schools import read_schools
-from streams import handlers, topics
-from streams.app import settings
+from streams import handlers
 from streams.domain import clock
-from streams.guard import Effects
 from streams.schools import SchoolDirectory
+from tests.unit.streams.world import World
 
 KEY = b"partnership-key-for-golden-runs-0123456789"
 NOW = dt.datetime(2027, 5, 20, 9, tzinfo=dt.UTC)
@@ -50,89 +47,7 @@ EXPECTED_COUNTS = {
     "family_departures": 56,
     "observations": 145,
 }
-EXPECTED_DIGEST = "68b59beabbc7652009083b6623ff7506621663eef8598e0ba43d8b46a582864b"
-
-
-class World:
-    """Topics as queues, tables as dicts, and the handlers that read them."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.tables: dict[str, dict[bytes, Any]] = {}
-        self.names: dict[int, str] = {}
-        for name in (
-            "child_to_evidence",
-            "child_to_registrations",
-            "child_to_deadline",
-            "child_to_concern_due",
-            "family_to_departures",
-        ):
-            self._table(monkeypatch, name)
-        self.handlers = {
-            "observations": handlers.handle_observation,
-            "concern_signals": handlers.handle_observation,
-            "registrations": handlers.handle_registration,
-            "education_signals": handlers.handle_registration,
-            "family_departures": handlers.handle_departure,
-        }
-        self.topics = {
-            "observations": topics.observations,
-            "education_signals": topics.education_signals,
-            "family_departures": topics.family_departures,
-            "concern_signals": topics.concern_signals,
-            "alerts_concern": topics.alerts_concern,
-            "alerts_education": topics.alerts_education,
-            "deadletter": topics.deadletter,
-        }
-        self.names = {id(topic): name for name, topic in self.topics.items()}
-        self.queue: collections.deque[tuple[str, bytes, bytes]] = collections.deque()
-        self.published: list[tuple[str, bytes | None, bytes]] = []
-        self.offset = 0
-
-    def _table(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-        table: dict[bytes, Any] = {}
-        self.tables[name] = table
-        monkeypatch.setattr(handlers, name, table)
-
-    def feed(self, topic: str, key: bytes, value: bytes) -> None:
-        self.queue.append((topic, key, value))
-        self.drain()
-
-    def drain(self) -> None:
-        while self.queue:
-            topic, key, value = self.queue.popleft()
-            self.offset += 1
-            real = {
-                "registrations": settings.topic_school_registrations,
-                "education_signals": settings.topic_education_signals,
-                "concern_signals": settings.topic_concern_signals,
-            }.get(topic, topic)
-            message = SimpleNamespace(
-                topic=real, partition=0, offset=self.offset, key=key, value=value
-            )
-            effects = Effects()
-            self.handlers[topic](message, effects)
-            for target, out_key, out_value in effects.sends:
-                name = self.names[id(target)]
-                assert name != "deadletter", "the scenario is valid: nothing is dead-lettered"
-                self.published.append((name, out_key, out_value))
-                if name in self.handlers:
-                    assert out_key is not None
-                    self.queue.append((name, out_key, out_value))
-            for table, at, written in effects.writes:
-                if written is None:
-                    table.pop(at, None)
-                else:
-                    table[at] = written
-
-    def sweep(self) -> None:
-        today = clock.today().isoformat()
-        for table, topic in (
-            ("child_to_deadline", "education_signals"),
-            ("child_to_concern_due", "concern_signals"),
-        ):
-            due = sorted(k for k, when in self.tables[table].items() if when and when <= today)
-            for key in due:
-                self.feed(topic, key, handlers.DEADLINE_DUE)
+EXPECTED_DIGEST = "f99e76f2275b6a2617b30eeabe0c1119928dee7ccde6a2ce45230fb17944158a"
 
 
 def scenario_records(folder: Path) -> list[tuple[dt.datetime, str, bytes, bytes]]:

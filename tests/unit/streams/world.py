@@ -1,0 +1,119 @@
+"""The worker's handlers with no broker: topics as queues, tables as dicts."""
+
+from __future__ import annotations
+
+import collections
+import random
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from streams import handlers, topics
+from streams.app import settings
+from streams.domain import clock
+from streams.guard import Effects
+
+
+class World:
+    """Topics as queues, tables as dicts, and the handlers that read them."""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, shuffle: random.Random | None = None
+    ) -> None:
+        self.tables: dict[str, dict[bytes, Any]] = {}
+        self.names: dict[int, str] = {}
+        for name in (
+            "child_to_evidence",
+            "child_to_registrations",
+            "child_to_deadline",
+            "child_to_concern_due",
+            "family_to_departures",
+            "identity_graph",
+        ):
+            self._table(monkeypatch, name)
+        self.handlers = {
+            "observations": handlers.handle_observation,
+            "concern_signals": handlers.handle_observation,
+            "registrations": handlers.handle_registration,
+            "education_signals": handlers.handle_registration,
+            "family_departures": handlers.handle_departure,
+            "identity_links": handlers.handle_link,
+        }
+        self.topics = {
+            "observations": topics.observations,
+            "education_signals": topics.education_signals,
+            "family_departures": topics.family_departures,
+            "concern_signals": topics.concern_signals,
+            "alerts_concern": topics.alerts_concern,
+            "alerts_education": topics.alerts_education,
+            "deadletter": topics.deadletter,
+        }
+        self.names = {id(topic): name for name, topic in self.topics.items()}
+        self.queue: collections.deque[tuple[str, bytes, bytes]] = collections.deque()
+        self.published: list[tuple[str, bytes | None, bytes]] = []
+        self.handled: list[tuple[str, bytes, bytes]] = []
+        self.offset = 0
+        self.shuffle = shuffle
+        """With a random source, records of different keys are read in a random order (each
+        key's records stay in order, as in a partition): other partitions run at other speeds."""
+
+    def _table(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        table: dict[bytes, Any] = {}
+        self.tables[name] = table
+        monkeypatch.setattr(handlers, name, table)
+
+    def feed(self, topic: str, key: bytes, value: bytes) -> None:
+        self.queue.append((topic, key, value))
+        self.drain()
+
+    def drain(self) -> None:
+        while self.queue:
+            topic, key, value = self._next()
+            self.offset += 1
+            real = {
+                "registrations": settings.topic_school_registrations,
+                "education_signals": settings.topic_education_signals,
+                "concern_signals": settings.topic_concern_signals,
+                "observations": settings.topic_observations,
+                "identity_links": settings.topic_identity_links,
+            }.get(topic, topic)
+            message = SimpleNamespace(
+                topic=real, partition=0, offset=self.offset, key=key, value=value
+            )
+            effects = Effects()
+            self.handlers[topic](message, effects)
+            self.handled.append((topic, key, value))
+            for target, out_key, out_value in effects.sends:
+                name = self.names[id(target)]
+                assert name != "deadletter", "the scenario is valid: nothing is dead-lettered"
+                self.published.append((name, out_key, out_value))
+                if name in self.handlers:
+                    assert out_key is not None
+                    self.queue.append((name, out_key, out_value))
+            for table, at, written in effects.writes:
+                if written is None:
+                    table.pop(at, None)
+                else:
+                    table[at] = written
+
+    def _next(self) -> tuple[str, bytes, bytes]:
+        if self.shuffle is None:
+            return self.queue.popleft()
+        heads: dict[tuple[str, bytes], int] = {}
+        for at, (topic, key, _) in enumerate(self.queue):
+            heads.setdefault((topic, key), at)
+        at = self.shuffle.choice(sorted(heads.values()))
+        record = self.queue[at]
+        del self.queue[at]
+        return record
+
+    def sweep(self) -> None:
+        today = clock.today().isoformat()
+        for table, topic in (
+            ("child_to_deadline", "education_signals"),
+            ("child_to_concern_due", "concern_signals"),
+        ):
+            due = sorted(k for k, when in self.tables[table].items() if when and when <= today)
+            for key in due:
+                self.feed(topic, key, handlers.DEADLINE_DUE)
