@@ -16,6 +16,15 @@ Registrations CSV (a school MIS export)::
     [event_id,deletion_ground,destination_school_id,absence_school_days,family_identifier,
      family_travelling,returned_on]
 
+Links CSV (an agency's statements that two of its references are the same child)::
+
+    a_namespace,a_identifier,b_namespace,b_identifier,basis,agency_type,agency_id,
+    [event_id,stated_at,withdrawn,source_ref]
+
+``basis`` is ``shared_record`` (one of the agency's records holds both identifiers),
+``practitioner_confirmed`` or ``confirmed_match``; ``withdrawn`` (yes/no) takes back the agency's
+own earlier statement of the same pair; ``stated_at`` defaults to now.
+
 ``identifier_namespace`` is ``nhs``, ``upn`` or an opaque namespace (``police``...); times are ISO
 8601 with a zone (``2026-11-03T21:40:00+00:00``), dates ISO (``2026-11-03``); flags are yes/no.
 Without an ``event_id``, one is derived from the row's content, so importing a file twice
@@ -45,6 +54,15 @@ OBSERVATION_COLUMNS = (
     "agency_id",
     "observed_at",
     "local_authority",
+)
+LINK_COLUMNS = (
+    "a_namespace",
+    "a_identifier",
+    "b_namespace",
+    "b_identifier",
+    "basis",
+    "agency_type",
+    "agency_id",
 )
 REGISTRATION_COLUMNS = (
     "identifier_namespace",
@@ -181,7 +199,7 @@ Convert = Callable[[Any, Pseudonymiser, dt.datetime], dict[str, Any]]
 class Importer:
     """One kind of agency file: how to read its items and how one item becomes one event."""
 
-    kind: Literal["observation", "registration", "retraction"]
+    kind: Literal["observation", "registration", "retraction", "link"]
     read: Read
     convert: Convert
 
@@ -193,6 +211,40 @@ def csv_rows(columns: tuple[str, ...]) -> Read:
 OBSERVATIONS = Importer("observation", csv_rows(OBSERVATION_COLUMNS), observation_from_row)
 REGISTRATIONS = Importer("registration", csv_rows(REGISTRATION_COLUMNS), registration_from_row)
 RETRACTIONS = Importer("retraction", csv_rows(RETRACTION_COLUMNS), retraction_record)
+
+
+def link_from_row(row: Row, pseudonyms: Pseudonymiser, now: dt.datetime) -> dict[str, Any]:
+    """The ``identity_link`` record of one CSV row."""
+    values = {
+        **row,
+        "withdrawn": _flag(row, "withdrawn"),
+        "stated_at": _time(row, "stated_at") if row.get("stated_at") else None,
+    }
+    return link_record(values, pseudonyms, now)
+
+
+def link_record(
+    values: Mapping[str, Any], pseudonyms: Pseudonymiser, now: dt.datetime
+) -> dict[str, Any]:
+    """The ``identity_link`` record of typed values (both identifiers pseudonymised here)."""
+    a = pseudonyms.child_ref(values["a_namespace"], values["a_identifier"])
+    b = pseudonyms.child_ref(values["b_namespace"], values["b_identifier"])
+    statement = "withdrawn" if values["withdrawn"] else "stated"
+    agency_type, agency_id = values["agency_type"], values["agency_id"]
+    return {
+        "event_id": values.get("event_id")
+        or derived_event_id("link", agency_type, agency_id, *sorted((a, b)), statement),
+        "ref_a": a,
+        "ref_b": b,
+        "basis": values["basis"],
+        "agency": {"id": agency_id, "type": agency_type},
+        "stated_at": values.get("stated_at") or now,
+        "withdrawn": values["withdrawn"],
+        "source_ref": values.get("source_ref") or None,
+    }
+
+
+LINKS = Importer("link", csv_rows(LINK_COLUMNS), link_from_row)
 
 
 def count(importer: Importer, path: Path) -> int:

@@ -3,6 +3,7 @@
     POST /v1/observations           an observation, or a list of them
     POST /v1/school-registrations   a registration event, or a list of them
     POST /v1/retractions            take back events this agency sent here, or a list of them
+    POST /v1/identity-links         two of this agency's identifiers are the same child (or not)
     GET  /health                    200 when the database and broker answer
     GET  /openapi.json, /docs       the OpenAPI document
 
@@ -27,11 +28,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from producers.agencies import Agency, authenticate
-from producers.imports import observation_record, registration_record
-from producers.intake_models import Accepted, ObservationIn, RegistrationIn, RetractionIn
+from producers.imports import link_record, observation_record, registration_record
+from producers.intake_models import (
+    Accepted,
+    LinkIn,
+    ObservationIn,
+    RegistrationIn,
+    RetractionIn,
+)
 from producers.pseudonym import Pseudonymiser, load_key
 from producers.publisher import (
     derived_event_id,
+    encode_link,
     encode_observation,
     encode_registration,
     encode_retraction,
@@ -166,12 +174,16 @@ def create_app(settings: Settings) -> FastAPI:
             for r, data in records:  # in order: one child's events keep their sequence
                 unique.setdefault(r["event_id"], (r, data))
             fresh = [(r, data) for r, data in unique.values() if r["event_id"] not in seen]
-            await send_all(request, [(topic, r["child_ref"], data) for r, data in fresh])
+            # Links are keyed by their first reference (on a one-partition topic); nothing can
+            # retract a link through its child_ref: an agency withdraws it with another link.
+            await send_all(
+                request, [(topic, r.get("child_ref") or r["ref_a"], data) for r, data in fresh]
+            )
             await conn.executemany(
                 "INSERT INTO intake_events (event_id, agency_id, kind, child_ref, school_id)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agency_id, event_id) DO NOTHING",
                 [
-                    (r["event_id"], agency.agency_id, kind, r["child_ref"], r.get("school_id"))
+                    (r["event_id"], agency.agency_id, kind, r.get("child_ref"), r.get("school_id"))
                     for r, _ in fresh
                 ],
             )
@@ -209,6 +221,25 @@ def create_app(settings: Settings) -> FastAPI:
             lambda record: encode_registration(record, settings.future_tolerance),
             settings.topic_school_registrations,
             "registration",
+        )
+
+    @app.post("/v1/identity-links", status_code=status.HTTP_202_ACCEPTED)
+    async def post_links(
+        request: Request,
+        body: LinkIn | list[LinkIn],
+        agency: Annotated[Agency, Depends(agency_of)],
+    ) -> Accepted:
+        """The agency states that two of its identifiers are the same child, or withdraws its
+        own statement (``withdrawn``). Both identifiers are pseudonymised here."""
+        items = body if isinstance(body, list) else [body]
+        return await accept(
+            request,
+            agency,
+            items,
+            link_record,
+            lambda record: encode_link(record, settings.future_tolerance),
+            settings.topic_identity_links,
+            "link",
         )
 
     @app.post("/v1/retractions", status_code=status.HTTP_202_ACCEPTED)

@@ -64,6 +64,21 @@ class RetractionIn(_In):
     reason: Literal["wrong_child", "wrong_details", "entered_in_error", "duplicate"]
 
 
+class LinkIn(_In):
+    """The agency states that two of its identifiers are the same child (for example one of its
+    records holds both a UPN and an NHS number), or takes back its own earlier statement."""
+
+    event_id: str | None = Field(default=None, min_length=1, max_length=128)
+    a_namespace: str = Field(max_length=32, examples=["upn"])
+    a_identifier: str = Field(max_length=64, repr=False)
+    b_namespace: str = Field(max_length=32, examples=["nhs"])
+    b_identifier: str = Field(max_length=64, repr=False)
+    basis: Literal["shared_record", "practitioner_confirmed", "confirmed_match"] = "shared_record"
+    stated_at: AwareDatetime | None = None
+    withdrawn: bool = False
+    source_ref: str | None = Field(default=None, max_length=128)
+
+
 class Accepted(BaseModel):
     event_ids: list[str]
     duplicates: list[str] = Field(description="Event ids accepted before; not sent again.")

@@ -11,6 +11,7 @@ from rich.progress import Progress, track
 
 from producers import fhir
 from producers.imports import (
+    LINKS,
     OBSERVATIONS,
     REGISTRATIONS,
     RETRACTIONS,
@@ -223,6 +224,48 @@ def publish_retraction(
         "event_id": event_id,
     }
     _publish_one(RETRACTIONS, row)
+
+
+@publish_app.command("link")
+@friendly_errors
+def publish_link(
+    a_namespace: Annotated[str, typer.Option(help="First identifier's namespace: upn, nhs...")],
+    a_identifier: Annotated[str, typer.Option(help="The first identifier (never leaves here).")],
+    b_namespace: Annotated[str, typer.Option(help="Namespace of the second identifier.")],
+    b_identifier: Annotated[str, typer.Option(help="The second identifier (never leaves here).")],
+    agency_type: Annotated[str, typer.Option(help="Your agency's type.")],
+    agency_id: Annotated[str, typer.Option(help="Your agency's id.")],
+    basis: Annotated[
+        str, typer.Option(help="shared_record, practitioner_confirmed or confirmed_match.")
+    ] = "shared_record",
+    withdrawn: Annotated[
+        bool, typer.Option(help="Take back your agency's earlier statement of this pair.")
+    ] = False,
+    source_ref: Annotated[str, typer.Option(help="Your record holding both.")] = "",
+    event_id: Annotated[str, typer.Option(help="Default: derived from the content.")] = "",
+) -> None:
+    """State that two of your agency's identifiers are the same child (or take it back); prints
+    the link's event id. Both identifiers are pseudonymised before anything is sent."""
+    row = {
+        "a_namespace": a_namespace,
+        "a_identifier": a_identifier,
+        "b_namespace": b_namespace,
+        "b_identifier": b_identifier,
+        "basis": basis,
+        "agency_type": agency_type,
+        "agency_id": agency_id,
+        "withdrawn": _yes(withdrawn),
+        "source_ref": source_ref,
+        "event_id": event_id,
+    }
+    _publish_one(LINKS, row)
+
+
+@import_app.command("links")
+@friendly_errors
+def import_links(file: Annotated[Path, _file("Links CSV.")]) -> None:
+    """Publish a CSV of identity links (columns: see README)."""
+    run_import(LINKS, file)
 
 
 @import_app.command("retractions")
