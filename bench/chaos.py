@@ -89,6 +89,7 @@ class Run:
             "EDUCATION_SIGNALS": "education-signals",
             "FAMILY_DEPARTURES": "family-departures",
             "CONCERN_SIGNALS": "concern-signals",
+            "IDENTITY_LINKS": "identity-links",
         }
         self.env = {
             "SAFEGUARD_KAFKA_BOOTSTRAP": self.servers,

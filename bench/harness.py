@@ -124,11 +124,14 @@ class Run:
             "concern_signals",
         ):
             env[f"SAFEGUARD_TOPIC_{topic.upper()}"] = f"{base}.{topic}"
+        # The worker creates this one itself: it has one partition.
+        env["SAFEGUARD_TOPIC_IDENTITY_LINKS"] = f"{base}.identity_links"
         self.admin.create_topics(
             [
                 NewTopic(v, num_partitions=self.scale.partitions, replication_factor=1)
                 for k, v in env.items()
-                if k.startswith("SAFEGUARD_TOPIC_") and k != "SAFEGUARD_TOPIC_PARTITIONS"
+                if k.startswith("SAFEGUARD_TOPIC_")
+                and k not in ("SAFEGUARD_TOPIC_PARTITIONS", "SAFEGUARD_TOPIC_IDENTITY_LINKS")
             ]
         )
         return env

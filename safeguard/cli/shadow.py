@@ -42,6 +42,7 @@ SOURCES = (
     "topic_school_registrations",
     "topic_schools",
     "topic_alert_actions",
+    "topic_identity_links",
 )
 #: What the worker consumes: the run is over when each is consumed and stays so.
 CONSUMED = (
@@ -51,6 +52,7 @@ CONSUMED = (
     "topic_education_signals",
     "topic_concern_signals",
     "topic_family_departures",
+    "topic_identity_links",
 )
 TOPICS = tuple(
     name

@@ -172,6 +172,7 @@ def worker_env(
         "SAFEGUARD_TOPIC_EDUCATION_SIGNALS": f"{prefix}.education-signals",
         "SAFEGUARD_TOPIC_FAMILY_DEPARTURES": f"{prefix}.family-departures",
         "SAFEGUARD_TOPIC_CONCERN_SIGNALS": f"{prefix}.concern-signals",
+        "SAFEGUARD_TOPIC_IDENTITY_LINKS": f"{prefix}.identity-links",
         "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
     }
     subprocess.run(

@@ -6,18 +6,30 @@ records are published as soon as the observation topic exists, while the worker 
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import subprocess
 import time
 import uuid
 from pathlib import Path
 
 from kafka import KafkaAdminClient
 
+from producers.pseudonym import Pseudonymiser, upn_check_letter
 from safeguard.infra.kafka import KafkaBroker
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.topics import topic_specs
 
 from .conftest import start_broker
-from .helpers import Supervised, TopicReader, background, publish, safeguard, wait_for
+from .helpers import (
+    Supervised,
+    TopicReader,
+    background,
+    consumed_all,
+    publish,
+    safeguard,
+    wait_for,
+)
 from .records import ALERTS, alerts_by_child, story
 from .test_alert_store import query
 
@@ -108,6 +120,7 @@ def test_a_broker_that_goes_away_and_returns_loses_no_alert(
                 "EDUCATION_SIGNALS",
                 "FAMILY_DEPARTURES",
                 "CONCERN_SIGNALS",
+                "IDENTITY_LINKS",
             )
         },
     }
@@ -160,4 +173,83 @@ def test_a_broker_that_goes_away_and_returns_loses_no_alert(
         alert = ALERTS.decode(record.value)
         copies.setdefault((alert["alert_id"], alert["version"]), set()).add(record.value)
     assert len(copies) == 160 and all(len(v) == 1 for v in copies.values())
+    alerts.close()
+
+
+def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
+    fresh_broker: Settings, tmp_path: Path
+) -> None:
+    """The commands a partnership uses, on a broker that has never seen the project: a school's
+    observation under the pupil's UPN and a health board's under the NHS number raise nothing
+    apart; a social-care record that holds both links them into one combined concern."""
+    servers = fresh_broker.kafka_servers
+    prefix = f"link-{uuid.uuid4().hex[:8]}"
+    key = "k" * 40
+    env = {
+        "SAFEGUARD_KAFKA_BOOTSTRAP": servers,
+        "SAFEGUARD_APP_ID": prefix,
+        "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
+        "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
+        "SAFEGUARD_PSEUDONYM_KEY": key,
+        "SAFEGUARD_TOPIC_OBSERVATIONS": f"{prefix}.observations",
+        "SAFEGUARD_TOPIC_IDENTITY_LINKS": f"{prefix}.identity-links",
+        "SAFEGUARD_TOPIC_ALERTS_CONCERN": f"{prefix}.alerts.concern",
+        "SAFEGUARD_TOPIC_CONCERN_SIGNALS": f"{prefix}.concern-signals",
+    }
+    upn_body = "12345678901" + "A"
+    pupil = upn_check_letter(upn_body) + upn_body
+    nhs_number = "9434765919"
+    observed = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+
+    def publish_observation(namespace: str, identifier: str, indicator: str, agency: str) -> None:
+        agency_type, agency_id = agency.split(":")
+        run(
+            "publish", "observation", "--identifier-namespace", namespace,
+            "--identifier", identifier, "--indicator", indicator, "--agency-type", agency_type,
+            "--agency-id", agency_id, "--observed-at", observed.isoformat(),
+            "--local-authority", "W06000015", "--source-ref", f"{agency_id}-rec-1",
+        )  # fmt: skip
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            safeguard(*args), env={**os.environ, **env}, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    log = tmp_path / "worker.log"
+    alerts = TopicReader(servers, env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    with background(safeguard("worker"), env, log):
+        publish_observation("upn", pupil, "say_behave.mood_swings", "school:6812345")
+        publish_observation("nhs", nhs_number, "health.controlling_companion", "health:hb-cv")
+        wait_for(
+            lambda: consumed_all(servers, prefix, env["SAFEGUARD_TOPIC_OBSERVATIONS"]),
+            120,
+            "both observations handled",
+            log,
+        )
+        assert alerts.poll() == []  # apart, neither reference has two agencies
+        run(
+            "publish", "link", "--a-namespace", "upn", "--a-identifier", pupil,
+            "--b-namespace", "nhs", "--b-identifier", nhs_number,
+            "--agency-type", "social_care", "--agency-id", "cardiff-sc",
+        )  # fmt: skip
+        wait_for(lambda: alerts.poll(), 60, "the linked child's alert", log)
+    pseudonyms = Pseudonymiser(key.encode())
+    refs = sorted([pseudonyms.child_ref("upn", pupil), pseudonyms.child_ref("nhs", nhs_number)])
+    (alert,) = [ALERTS.decode(r.value) for r in alerts.records]
+    assert (alert["child_ref"], alert["kind"], alert["level"], alert["version"]) == (
+        refs[0],
+        "combined_concern",
+        "medium",
+        1,
+    )
+    assert [(e["agency_type"], e["source_ref"]) for e in alert["evidence"]] == [
+        ("school", "6812345-rec-1"),
+        ("health", "hb-cv-rec-1"),
+    ]
+    assert alert["linked_refs"] == refs
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text
+    assert pupil not in text and nhs_number not in text
     alerts.close()

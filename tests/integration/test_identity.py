@@ -1,0 +1,158 @@
+"""One child under two references, through the real broker: a link joins them across partitions,
+a withdrawal splits them, and a worker killed while links are applied loses nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+from pathlib import Path
+from typing import Any
+
+from kafka.partitioner.default import murmur2
+
+from producers.publisher import encode_link
+
+from .helpers import Supervised, TopicReader, background, consumed_all, publish, safeguard, wait_for
+from .records import T0, alerts_by_child, child, observation
+
+PARTITIONS = 4  # as worker_env sets
+
+
+def partition(ref: str) -> int:
+    return (murmur2(ref.encode()) & 0x7FFFFFFF) % PARTITIONS
+
+
+def pair_on_two_partitions(start: int) -> tuple[int, int]:
+    """Two children numbers (two references) whose references live on different partitions,
+    the first's reference the smaller (the canonical one once linked)."""
+    n = start
+    while True:
+        a, b = n, n + 1
+        if partition(child(a)) != partition(child(b)):
+            return (a, b) if child(a) < child(b) else (b, a)
+        n += 2
+
+
+def link(event_id: str, a: str, b: str, *, withdrawn: bool = False) -> tuple[bytes, bytes]:
+    record = {
+        "event_id": event_id,
+        "ref_a": a,
+        "ref_b": b,
+        "basis": "shared_record",
+        "agency": {"id": "cardiff-childrens-services", "type": "social_care"},
+        "stated_at": T0 + dt.timedelta(days=21),
+        "withdrawn": withdrawn,
+        "source_ref": "SC-100",
+    }
+    return a.encode(), encode_link(record)
+
+
+def latest(reader: TopicReader) -> dict[str, dict[str, Any]]:
+    """Each child's newest alert version."""
+    return {ref: versions[-1] for ref, versions in alerts_by_child(reader).items()}
+
+
+def test_a_link_across_partitions_merges_and_its_withdrawal_splits(
+    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    canonical_n, other_n = pair_on_two_partitions(700)
+    canonical, other = child(canonical_n), child(other_n)
+    assert partition(canonical) != partition(other)
+    log = tmp_path / "worker.log"
+    observations = worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"]
+    links = worker_env["SAFEGUARD_TOPIC_IDENTITY_LINKS"]
+    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    school = observation(canonical_n, "m-school", "say_behave.mood_swings", "school:6812345", 0)
+    health = observation(other_n, "m-health", "health.controlling_companion", "health:hb1", 9)
+    police = observation(other_n, "m-police", "control.long_working_hours", "police:sw", 20)
+    with background(safeguard("worker"), worker_env, log):
+        # The other reference alone: health and police make its own alert.
+        publish(kafka_servers, observations, [school, health, police])
+        wait_for(lambda: other in latest(alerts), 90, "the other reference's own alert", log)
+        assert canonical not in latest(alerts)
+        own = latest(alerts)[other]
+
+        publish(kafka_servers, links, [link("l-1", other, canonical)])
+        wait_for(
+            lambda: latest(alerts).get(canonical, {}).get("evidence", [None]).__len__() == 3,
+            60,
+            "the merged alert with all three pieces of evidence",
+            log,
+        )
+        ended = latest(alerts)[other]
+        assert (ended["alert_id"], ended["status"], ended["merged_into"]) == (
+            own["alert_id"],
+            "withdrawn",
+            canonical,
+        )
+        merged = latest(alerts)[canonical]
+        assert merged["status"] == "open"
+        assert [e["event_id"] for e in merged["evidence"]] == ["m-school", "m-health", "m-police"]
+        assert merged["linked_refs"] == sorted([canonical, other])
+
+        publish(kafka_servers, links, [link("l-2", other, canonical, withdrawn=True)])
+        wait_for(
+            lambda: (
+                latest(alerts)[canonical]["status"] == "withdrawn"
+                and latest(alerts)[other]["status"] == "open"
+            ),
+            60,
+            "the split: the canonical alert withdrawn, the other reference's alert again",
+            log,
+        )
+    split = latest(alerts)[canonical]
+    assert split["alert_id"] == merged["alert_id"]
+    assert "link between two references of this child was withdrawn" in split["status_reason"]
+    again = latest(alerts)[other]
+    assert again["alert_id"] != own["alert_id"]  # a new episode
+    assert [e["event_id"] for e in again["evidence"]] == ["m-health", "m-police"]
+    assert again["linked_refs"] == []
+    alerts.close()
+
+
+def test_a_worker_killed_while_links_are_applied_loses_nothing(
+    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    pairs = [pair_on_two_partitions(800 + 10 * i) for i in range(30)]
+    observations = worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"]
+    links = worker_env["SAFEGUARD_TOPIC_IDENTITY_LINKS"]
+    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    records = []
+    for a, b in pairs:
+        records.append(observation(a, f"k{a}-school", "say_behave.mood_swings", "school:s1", 0))
+        records.append(
+            observation(b, f"k{b}-health", "health.controlling_companion", "health:hb1", 9)
+        )
+    env = {**worker_env, "SAFEGUARD_WORKER_STALL_SECONDS": "15"}
+    log = tmp_path / "worker.log"
+    with background(safeguard("worker"), env, log) as first:
+        publish(kafka_servers, observations, records)
+        wait_for(
+            lambda: consumed_all(kafka_servers, env["SAFEGUARD_APP_ID"], observations),
+            90,
+            "the observations",
+            log,
+        )
+        assert latest(alerts) == {}  # no reference alone has two agencies
+        publish(kafka_servers, links, [link(f"k-{a}", child(b), child(a)) for a, b in pairs])
+        wait_for(lambda: latest(alerts), 60, "the first merged alerts", log)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+
+    with Supervised(safeguard("worker"), env, tmp_path / "worker2.log") as second:
+
+        def complete() -> bool:
+            found = latest(alerts)
+            return second.alive() and all(
+                len(found.get(child(a), {}).get("evidence", ())) == 2 for a, _ in pairs
+            )
+
+        wait_for(complete, 150, "every linked child's alert after the restart", log)
+    found = latest(alerts)
+    assert set(found) == {child(a) for a, _ in pairs}  # never under the other reference
+    for a, b in pairs:
+        alert = found[child(a)]
+        assert (alert["status"], alert["level"]) == ("open", "medium")
+        assert [e["event_id"] for e in alert["evidence"]] == [f"k{a}-school", f"k{b}-health"]
+        assert alert["linked_refs"] == sorted([child(a), child(b)])
+    alerts.close()
