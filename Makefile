@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 SAFEGUARD := $(BIN)/safeguard
 PYTEST_ARGS ?=
 
-.PHONY: help system-deps venv up down status lint unit integration test demo bench chaos clean
+.PHONY: help system-deps venv up down status lint unit integration test demo bench bench-linkage chaos clean
 
 help:
 	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
@@ -62,6 +62,11 @@ test: system-deps venv lint
 # A benchmark is not a test: make test only runs its smoke scale (tests/integration/test_bench.py).
 bench: system-deps venv
 	@./.ci/with-infra $(BIN)/python -m bench
+
+# Linkage quality: precision and recall of proposed links between references (no broker needed).
+LINKAGE_ARGS ?=
+bench-linkage: venv
+	$(BIN)/python -m bench.linkage $(LINKAGE_ARGS)
 
 # Fault injection: a scenario through a worker killed with SIGKILL, compared with a fault-free run.
 CHAOS_ARGS ?=

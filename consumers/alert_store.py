@@ -127,11 +127,16 @@ async def serve(settings: Settings) -> None:
     """Run the store until SIGTERM or SIGINT, finishing the batch in hand."""
     import signal
 
+    from consumers.proposals import ProposalStore
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await AlertStore(settings).run(stop=stop)
+    # Proposed links are stored beside the alerts; either one failing stops the process.
+    await asyncio.gather(
+        AlertStore(settings).run(stop=stop), ProposalStore(settings).run(stop=stop)
+    )
 
 
 class AlertStore(AlertConsumer):

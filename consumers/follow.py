@@ -58,15 +58,21 @@ class RecordError(SafeguardError):
 
 
 class AlertConsumer:
-    """Subclass, set ``name``, and write ``handle`` (and ``prepare``, ``open``, ``close``)."""
+    """Subclass, set ``name``, and write ``handle`` (and ``prepare``, ``open``, ``close``).
+    ``codec`` and ``subscribe`` make it a consumer of another event's topics."""
 
     name = "alerts"
+    codec = CODEC
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topics = (settings.topic_alerts_concern, settings.topic_alerts_education)
+        self.topics = self.subscribe(settings)
         self.counters: Counter[str] = Counter()
         self.producer: AIOKafkaProducer | None = None
+
+    def subscribe(self, settings: Settings) -> tuple[str, ...]:
+        """The topics read: both alert topics."""
+        return (settings.topic_alerts_concern, settings.topic_alerts_education)
 
     def prepare(self, record: ConsumerRecord, alert: dict[str, Any]) -> Any:
         """What ``handle`` gets for one decoded alert; raise ``SafeguardError`` to reject it."""
@@ -111,7 +117,7 @@ class AlertConsumer:
         try:
             if record.value is None:
                 raise InvalidRecordError("value: null (no record at all)", field="value")
-            return record, self.prepare(record, CODEC.decode(record.value))
+            return record, self.prepare(record, self.codec.decode(record.value))
         except CodecError as exc:
             await self.reject(record, exc)
         except Exception as exc:  # any other fault of this one record: keep the others

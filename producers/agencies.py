@@ -33,7 +33,11 @@ def _hash(token: str) -> bytes:
 
 
 async def add_agency(
-    conn: asyncpg.Connection, agency_id: str, agency_type: str, name: str
+    conn: asyncpg.Connection,
+    agency_id: str,
+    agency_type: str,
+    name: str,
+    contact: str | None = None,
 ) -> Agency:
     if agency_type not in AGENCY_TYPES:
         raise InvalidRecordError(
@@ -43,10 +47,11 @@ async def add_agency(
         )
     try:
         await conn.execute(
-            "INSERT INTO agencies (agency_id, agency_type, name) VALUES ($1, $2, $3)",
+            "INSERT INTO agencies (agency_id, agency_type, name, contact) VALUES ($1, $2, $3, $4)",
             agency_id,
             agency_type,
             name,
+            contact,
         )
     except asyncpg.UniqueViolationError:
         raise AgencyError(f"agency {agency_id!r} already exists") from None

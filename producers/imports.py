@@ -25,6 +25,14 @@ Links CSV (an agency's statements that two of its references are the same child)
 ``practitioner_confirmed`` or ``confirmed_match``; ``withdrawn`` (yes/no) takes back the agency's
 own earlier statement of the same pair; ``stated_at`` defaults to now.
 
+Encodings CSV (what an agency knows of a child without a shared identifier: encoded here with
+the partnership's linkage key into a CLK, ``schemas.linkage``; the values go no further)::
+
+    identifier_namespace,identifier,first_names,surname,agency_type,agency_id,local_authority,
+    [date_of_birth,sex,postcode_district,event_id]
+
+``sex`` is F, M or empty; ``postcode_district`` the outward code only (``CF24``).
+
 ``identifier_namespace`` is ``nhs``, ``upn`` or an opaque namespace (``police``...); times are ISO
 8601 with a zone (``2026-11-03T21:40:00+00:00``), dates ISO (``2026-11-03``); flags are yes/no.
 Without an ``event_id``, one is derived from the row's content, so importing a file twice
@@ -45,6 +53,7 @@ from producers.pseudonym import Pseudonymiser
 from producers.publisher import Publisher, derived_event_id
 from producers.retractions import RETRACTION_COLUMNS, retraction_record
 from safeguard.kernel.errors import InvalidRecordError, SafeguardError
+from schemas.linkage import SCHEME, Identity, LinkageKeys, normalise
 
 OBSERVATION_COLUMNS = (
     "identifier_namespace",
@@ -199,7 +208,7 @@ Convert = Callable[[Any, Pseudonymiser, dt.datetime], dict[str, Any]]
 class Importer:
     """One kind of agency file: how to read its items and how one item becomes one event."""
 
-    kind: Literal["observation", "registration", "retraction", "link"]
+    kind: Literal["observation", "registration", "retraction", "link", "encoding"]
     read: Read
     convert: Convert
 
@@ -245,6 +254,48 @@ def link_record(
 
 
 LINKS = Importer("link", csv_rows(LINK_COLUMNS), link_from_row)
+ENCODING_COLUMNS = (
+    "identifier_namespace",
+    "identifier",
+    "first_names",
+    "surname",
+    "agency_type",
+    "agency_id",
+    "local_authority",
+)
+
+
+def encodings(keys: LinkageKeys) -> Importer:
+    """The importer of encodings CSV files, encoding with ``keys``."""
+
+    def convert(row: Row, pseudonyms: Pseudonymiser, now: dt.datetime) -> dict[str, Any]:
+        sex = row.get("sex", "").strip().upper() or None
+        if sex not in (None, "F", "M"):
+            raise InvalidRecordError("sex: not F, M or empty", field="sex")
+        identity = Identity(
+            first_names=row["first_names"],
+            surname=row["surname"],
+            date_of_birth=_date(row, "date_of_birth", optional=True),
+            sex=sex,
+            postcode_district=row.get("postcode_district") or None,
+        )
+        if not (normalise(identity.first_names) or normalise(identity.surname)):
+            raise InvalidRecordError("first_names: no name to encode", field="first_names")
+        encoded = keys.encode(identity)
+        child_ref = pseudonyms.child_ref(row["identifier_namespace"], row["identifier"])
+        return {
+            "event_id": row.get("event_id")
+            or derived_event_id("encoding", row["agency_id"], child_ref, encoded.clk.hex()),
+            "child_ref": child_ref,
+            "agency": {"id": row["agency_id"], "type": row["agency_type"]},
+            "local_authority": row["local_authority"],
+            "scheme": SCHEME,
+            "clk": encoded.clk,
+            "blocks": list(encoded.blocks),
+            "encoded_at": now,
+        }
+
+    return Importer("encoding", csv_rows(ENCODING_COLUMNS), convert)
 
 
 def count(importer: Importer, path: Path) -> int:

@@ -29,6 +29,7 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.gb import nhs, upn
 
 from safeguard.kernel.errors import ConfigError, InvalidRecordError
+from safeguard.kernel.settings import Settings
 
 _NAMESPACE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 
@@ -108,3 +109,25 @@ def load_key(secret: SecretStr | None, path: Path | None) -> bytes:
         return path.read_bytes().strip()
     except OSError as exc:
         raise ConfigError(f"SAFEGUARD_PSEUDONYM_KEY_FILE={path}: {exc.strerror}") from exc
+
+
+def load_linkage_key(settings: Settings) -> bytes:
+    """The linkage key for CLK encodings, from ``SAFEGUARD_LINKAGE_KEY_FILE`` (or
+    ``SAFEGUARD_LINKAGE_KEY``): another key than the pseudonym key, held by encoding agencies."""
+    if settings.linkage_key is not None:
+        key = settings.linkage_key.get_secret_value().encode()
+    elif settings.linkage_key_file is not None:
+        try:
+            key = settings.linkage_key_file.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"SAFEGUARD_LINKAGE_KEY_FILE={settings.linkage_key_file}: {exc.strerror}"
+            ) from exc
+    else:
+        raise ConfigError(
+            "no linkage key: set SAFEGUARD_LINKAGE_KEY_FILE (or SAFEGUARD_LINKAGE_KEY) to the key "
+            "the agencies that encode share"
+        )
+    if len(key) < 32:
+        raise ConfigError("the linkage key must be at least 32 bytes")
+    return key

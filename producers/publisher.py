@@ -23,6 +23,7 @@ from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 from schemas.validation import (
     FUTURE_TOLERANCE,
+    check_encoding,
     check_link,
     check_observation,
     check_registration,
@@ -68,6 +69,13 @@ def encode_link(record: Mapping[str, Any], tolerance: dt.timedelta = FUTURE_TOLE
     return data
 
 
+def encode_encoding(record: Mapping[str, Any]) -> bytes:
+    """A child encoding's bytes, after the same checks the worker makes of one."""
+    data = EventCodec("child_encoding").encode(record)
+    check_encoding(record)
+    return data
+
+
 def retraction_topic(settings: Settings, of: str) -> str:
     """A retraction travels on the topic of the event it takes back (so it is read after it)."""
     return (
@@ -89,10 +97,13 @@ class Publisher:
         self._pending: list[Any] = []
 
     def publish(self, kind: str, record: Mapping[str, Any]) -> str:
-        """``observation``, ``registration``, ``retraction`` or ``link``: validate and send;
-        return the event id."""
+        """``observation``, ``registration``, ``retraction``, ``link`` or ``encoding``: validate
+        and send; return the event id."""
         if kind == "link":
             return self.link(record)
+        if kind == "encoding":
+            data = encode_encoding(record)
+            return self._send(self.settings.topic_identity_encodings, record, data)
         if kind == "retraction":
             return self.retraction(record)
         return self.observation(record) if kind == "observation" else self.registration(record)

@@ -15,6 +15,7 @@ from safeguard.kernel.errors import FutureEventError, InvalidRecordError, Unknow
 from schemas.catalogue import Catalogue
 
 CHILD_REF = re.compile(r"^[0-9a-f]{64}$")
+BLOCK_KEY = re.compile(r"^[0-9a-f]{16}$")
 
 #: The longest text each field may hold. Ids and codes are short; nothing that reaches an alert
 #: may make it larger than the broker's message size, however many pieces of evidence it has.
@@ -28,6 +29,7 @@ MAX_LENGTH = {
     "destination_school_id": 64,
     "family_group_ref": 64,
     "retracts": 128,
+    "scheme": 16,
 }
 #: Event times and dates outside this range are typing errors, not observations: they would
 #: also break date arithmetic (an 18th birthday after year 9999).
@@ -206,3 +208,16 @@ def check_link(
             f"{tolerance.total_seconds() / 3600:.0f} h after now",
             field="stated_at",
         )
+
+
+def check_encoding(record: Mapping[str, Any]) -> None:
+    """Raise ``InvalidRecordError`` naming the bad field of a child encoding."""
+    check_lengths(record)
+    if not record["event_id"].strip():
+        raise InvalidRecordError("event_id: '' is empty", field="event_id", value="")
+    check_child_ref(record["child_ref"])
+    check_time(record, "encoded_at")
+    if not record["blocks"] or len(record["blocks"]) > 16:
+        raise InvalidRecordError("blocks: between 1 and 16 blocking keys", field="blocks")
+    if not all(BLOCK_KEY.match(b) for b in record["blocks"]):
+        raise InvalidRecordError("blocks: each is 16 lowercase hex digits", field="blocks")

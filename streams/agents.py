@@ -5,6 +5,8 @@ and practitioners' actions, keyed by ``child_ref``; ``track_registrations`` cons
 changes (and retractions), the education signals and the same actions; ``match_family_moves``
 consumes travelling families' departures keyed by ``family_group_ref``; ``resolve_identities``
 consumes agencies' identity links (one partition) and tells each reference its group;
+``spread_encodings`` sends each agency's encoding of a child to its blocks and
+``match_in_blocks`` compares it there, proposing links for a practitioner;
 ``sweep_deadlines`` only
 emits "deadline due" signals, so each child's state changes in one place.
 """
@@ -26,10 +28,13 @@ from streams.handlers import (
     handle_observation,
     handle_registration,
 )
+from streams.matching import handle_block, handle_encoding
 from streams.schools import directory
 from streams.topics import (
     deadletter,
+    encoding_blocks,
     family_departures,
+    identity_encodings,
     identity_links,
     observations_and_signals,
     registrations_and_signals,
@@ -70,6 +75,8 @@ async def watch_progress() -> None:
         settings.topic_concern_signals,
         settings.topic_alert_actions,
         settings.topic_identity_links,
+        settings.topic_identity_encodings,
+        settings.topic_encoding_blocks,
     }
     while True:  # the watchdog must keep watching: a failure to start is logged and retried
         try:
@@ -95,6 +102,16 @@ async def match_family_moves(stream: Any) -> None:
 @app.agent(identity_links)
 async def resolve_identities(stream: Any) -> None:
     await Guard("resolve_identities", handle_link, **GUARD).run(stream)
+
+
+@app.agent(identity_encodings)
+async def spread_encodings(stream: Any) -> None:
+    await Guard("spread_encodings", handle_encoding, **GUARD).run(stream)
+
+
+@app.agent(encoding_blocks)
+async def match_in_blocks(stream: Any) -> None:
+    await Guard("match_in_blocks", handle_block, **GUARD).run(stream)
 
 
 @app.timer(interval=settings.education_sweep_seconds)  # type: ignore[untyped-decorator]

@@ -77,3 +77,12 @@ identity_graph = app.Table(
     partitions=1,
     options=dict(ROCKSDB_OPTIONS),
 )
+
+#: blocking key -> the newest encodings that carried it (``streams.domain.matching.Entry``).
+block_to_entries = app.Table(
+    "block_to_entries",
+    default=None,
+    key_type=bytes,
+    partitions=settings.topic_partitions,
+    options=dict(ROCKSDB_OPTIONS),
+)

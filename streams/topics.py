@@ -25,6 +25,9 @@ education_signals = _topic(settings.topic_education_signals)
 family_departures = _topic(settings.topic_family_departures)
 concern_signals = _topic(settings.topic_concern_signals)
 identity_links = _topic(settings.topic_identity_links)
+identity_encodings = _topic(settings.topic_identity_encodings)
+encoding_blocks = _topic(settings.topic_encoding_blocks)
+identity_proposals = _topic(settings.topic_identity_proposals)
 #: One stream for the registration agent: roll changes and the signals about the same children
 #: (both keyed by child_ref and co-partitioned), so every change to a child's registration state
 #: happens in one place, on the partition's owner.

@@ -5,6 +5,8 @@
     GET  /events                 server-sent events: alerts changed since the page loaded
     GET  /alerts/{alert_id}      the alert: evidence timeline, reasons, actions, versions (audited)
     POST /alerts/{alert_id}/acknowledge | /assign | /close   (audited, published as AlertAction)
+    GET  /identity               links proposed from agencies' encodings, waiting (audited)
+    POST /identity/{id}/confirm | /reject   (audited; a confirmation publishes the identity link)
 
 Sessions are signed cookies (``SameSite=Strict``, so another site cannot post with them). A
 practitioner sees only their local authority's alerts; an administrator sees all.
@@ -32,8 +34,10 @@ from consumers.dashboard.queries import (
     OUTCOMES,
     audit,
     finished_alerts,
+    may_decide,
     may_see,
     open_alerts,
+    pending_proposals,
 )
 from consumers.dashboard.throttle import Throttle
 from consumers.users import User, authenticate, get_user
@@ -58,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
         else secrets.token_urlsafe(32)
     )
     action_codec = EventCodec("alert_action")
+    link_codec = EventCodec("identity_link")
     catalogue = default_catalogue()
 
     app = FastAPI(
@@ -204,6 +209,10 @@ def create_app(settings: Settings) -> FastAPI:
                 alert_id,
             )
             await audit(conn, user, "view", alert_id, f"version {alert['version']}")
+            register = {
+                r["agency_id"]: {"agency_name": r["name"], "contact": r["contact"]}
+                for r in await conn.fetch("SELECT agency_id, name, contact FROM agencies")
+            }
         latest = versions[0]
         evidence = [
             {
@@ -211,6 +220,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "description": catalogue[e["indicator"]].description
                 if e["indicator"] in catalogue
                 else "",
+                **register.get(e["agency_id"], {}),
             }
             for e in json.loads(latest["evidence"])
         ]
@@ -305,7 +315,80 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown outcome")
         return await act(request, user, alert_id, "close", reason=reason.strip(), outcome=outcome)
 
+    @app.get("/identity", response_class=HTMLResponse)
+    async def proposals_page(request: Request, user: Current, done: str | None = None) -> Response:
+        async with request.app.state.pool.acquire() as conn:
+            proposals = await pending_proposals(conn, user)
+            await audit(conn, user, "proposals_viewed", None, f"{len(proposals)} waiting")
+        message = {"confirmed": DONE_CONFIRMED, "rejected": DONE_REJECTED}.get(done or "")
+        return TEMPLATES.TemplateResponse(
+            request, "identity.html", {"user": user, "proposals": proposals, "done": message}
+        )
+
+    @app.post("/identity/{proposal_id}/{decision}")
+    async def decide(request: Request, proposal_id: str, decision: str, user: Current) -> Response:
+        if decision not in ("confirm", "reject"):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such decision")
+        async with request.app.state.pool.acquire() as conn, conn.transaction():
+            proposal = await conn.fetchrow(
+                "SELECT * FROM link_proposals WHERE proposal_id = $1 FOR UPDATE", proposal_id
+            )
+            if proposal is None or not may_decide(user, proposal):
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such proposal")
+            if proposal["status"] != "pending":
+                raise HTTPException(status.HTTP_409_CONFLICT, f"already {proposal['status']}")
+            link_event_id = None
+            if decision == "confirm":
+                link_event_id = f"confirmed-{proposal_id}"
+                # Published before it is recorded: if the broker refuses, nothing is recorded
+                # and the practitioner can confirm again (the same event id: one link).
+                await request.app.state.producer.send_and_wait(
+                    settings.topic_identity_links,
+                    key=proposal["ref_a"].encode(),
+                    value=link_codec.encode(
+                        {
+                            "event_id": link_event_id,
+                            "ref_a": proposal["ref_a"],
+                            "ref_b": proposal["ref_b"],
+                            "basis": "confirmed_match",
+                            "agency": {
+                                "id": user.local_authority or "partnership",
+                                "type": "local_authority",
+                            },
+                            "stated_at": dt.datetime.now(dt.UTC),
+                            "withdrawn": False,
+                            "source_ref": proposal_id,
+                        }
+                    ),
+                )
+            status_now = "confirmed" if decision == "confirm" else "rejected"
+            await conn.execute(
+                "UPDATE link_proposals SET status = $2, decided_by = $3, decided_at = now(),"
+                " link_event_id = $4 WHERE proposal_id = $1",
+                proposal_id,
+                status_now,
+                user.username,
+                link_event_id,
+            )
+            await audit(
+                conn,
+                user,
+                f"link_{status_now}",
+                None,
+                f"proposal {proposal_id} ({proposal['similarity']:.2f})",
+            )
+        return RedirectResponse(
+            f"/identity?done={status_now}", status_code=status.HTTP_303_SEE_OTHER
+        )
+
     return app
+
+
+DONE_CONFIRMED = (
+    "Confirmed: the two records are joined into one child. Their alerts now show everything "
+    "both agencies know."
+)
+DONE_REJECTED = "Recorded as not the same child: this pair will not be proposed again."
 
 
 def _parse_time(value: str | None) -> dt.datetime | None:

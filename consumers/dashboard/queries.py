@@ -13,7 +13,17 @@ from schemas.catalogue import LEVELS as RISING
 
 LEVELS = tuple(reversed(RISING))
 """Most urgent first, as the list shows them."""
-__all__ = ["KINDS", "LEVELS", "OUTCOMES", "audit", "finished_alerts", "may_see", "open_alerts"]
+__all__ = [
+    "KINDS",
+    "LEVELS",
+    "OUTCOMES",
+    "audit",
+    "finished_alerts",
+    "may_decide",
+    "may_see",
+    "open_alerts",
+    "pending_proposals",
+]
 
 _ROW = """alert_id, child_ref, kind, level, local_authority, local_authorities, agencies,
           first_evidence_at, last_evidence_at, version, status, episode_status, status_reason,
@@ -72,6 +82,24 @@ def may_see(user: User, alert: asyncpg.Record) -> bool:
         alert["local_authority"],
         *alert["local_authorities"],
     )
+
+
+async def pending_proposals(conn: asyncpg.Connection, user: User) -> list[asyncpg.Record]:
+    """Proposed links waiting for a decision, in the user's area (all, for an administrator),
+    most alike first."""
+    return list(
+        await conn.fetch(
+            "SELECT * FROM link_proposals WHERE status = 'pending'"
+            " AND ($1::text IS NULL OR $1 = ANY(local_authorities))"
+            " ORDER BY similarity DESC, proposed_at LIMIT 200",
+            None if user.is_admin else user.local_authority,
+        )
+    )
+
+
+def may_decide(user: User, proposal: asyncpg.Record) -> bool:
+    """An administrator decides any proposal; a practitioner those from their area."""
+    return user.is_admin or user.local_authority in proposal["local_authorities"]
 
 
 async def audit(

@@ -31,9 +31,12 @@ def agency_add(
     agency_id: Annotated[str, typer.Argument(help="The agency's id, e.g. hb-cardiff.")],
     agency_type: Annotated[str, typer.Option("--type", help="school, health, police, ...")],
     name: Annotated[str, typer.Option(help="The agency's name.")],
+    contact: Annotated[
+        str, typer.Option(help="Whom to call about its records: a team's phone or mailbox.")
+    ] = "",
 ) -> None:
-    """Register an agency that may publish through the intake."""
-    with_db(lambda conn: add_agency(conn, agency_id, agency_type, name))
+    """Register an agency in the partnership (it may then publish through the intake)."""
+    with_db(lambda conn: add_agency(conn, agency_id, agency_type, name, contact or None))
     console.print(f"added {agency_id} ({agency_type})", highlight=False)
 
 

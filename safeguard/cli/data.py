@@ -17,16 +17,18 @@ from producers.imports import (
     RETRACTIONS,
     Importer,
     count,
+    encodings,
     import_file,
     write_rejects,
 )
-from producers.pseudonym import Pseudonymiser, load_key
+from producers.pseudonym import Pseudonymiser, load_key, load_linkage_key
 from producers.publisher import Publisher
 from producers.scenario import generate, write
 from producers.schools import read_schools
 from safeguard.cli.common import console, err, friendly_errors
 from safeguard.kernel.settings import Settings, load_settings
 from safeguard.kernel.topics import ensure_topics, topic_specs
+from schemas.linkage import LinkageKeys
 
 topics_app = typer.Typer(help="The project's Kafka topics.")
 import_app = typer.Typer(help="Import agency and reference data files.")
@@ -266,6 +268,16 @@ def publish_link(
 def import_links(file: Annotated[Path, _file("Links CSV.")]) -> None:
     """Publish a CSV of identity links (columns: see README)."""
     run_import(LINKS, file)
+
+
+@import_app.command("encodings")
+@friendly_errors
+def import_encodings(file: Annotated[Path, _file("Encodings CSV.")]) -> None:
+    """Encode what your agency knows of children (name, date of birth, sex, postcode district)
+    with the linkage key and publish the encodings, for finding the same child under another
+    agency's identifier (columns: see README). The values never leave this machine."""
+    settings = load_settings()
+    run_import(encodings(LinkageKeys(load_linkage_key(settings))), file)
 
 
 @import_app.command("retractions")

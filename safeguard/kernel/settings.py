@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     topic_alerts_education: str = Field(default="safeguarding.alerts.education.v1")
     topic_deadletter: str = Field(default="safeguarding.deadletter.v1")
     topic_alert_actions: str = Field(default="safeguarding.alert-actions.v1")
+    topic_identity_encodings: str = Field(
+        default="safeguarding.identity-encodings.v1",
+        description="Agencies' privacy-preserving encodings of what they know of a child.",
+    )
+    topic_identity_proposals: str = Field(
+        default="safeguarding.identity-proposals.v1",
+        description="Links the pipeline proposes from alike encodings, for a practitioner.",
+    )
+    topic_encoding_blocks: str = Field(
+        default="safeguarding.internal.encoding-blocks.v1",
+        description="Internal: encodings keyed by blocking key, compared within a block.",
+    )
     topic_identity_links: str = Field(
         default="safeguarding.identity-links.v1",
         description="Agencies' statements that two references are the same child (one partition, "
@@ -180,6 +192,21 @@ class Settings(BaseSettings):
     )
     pseudonym_key_file: Path | None = Field(
         default=None, description="File holding the partnership key (at least 32 bytes)."
+    )
+    linkage_key: SecretStr | None = Field(
+        default=None,
+        description="The partnership's linkage key for CLK encodings (held by agencies that "
+        "encode, never by the worker; prefer the file).",
+    )
+    linkage_key_file: Path | None = Field(
+        default=None, description="File holding the linkage key (at least 32 bytes)."
+    )
+    linkage_threshold: float = Field(
+        default=0.84,
+        ge=0.5,
+        le=1.0,
+        description="Similarity of two encodings from which a link is proposed (see "
+        "make bench-linkage for its precision and recall).",
     )
 
     intake_max_body_bytes: int = Field(

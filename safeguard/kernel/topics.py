@@ -34,6 +34,7 @@ TABLES = (
     "child_to_concern_due",
     "family_to_departures",
     "identity_graph",
+    "block_to_entries",
 )
 #: Tables of a one-partition topic: their changelogs have one partition too.
 SINGLE_PARTITION_TABLES = ("identity_graph",)
@@ -73,6 +74,9 @@ def topic_specs(s: Settings) -> dict[str, TopicSpec]:
         s.topic_deadletter: TopicSpec(n, kept, co_partitioned=False),
         s.topic_alert_actions: TopicSpec(n, {}),
         s.topic_identity_links: TopicSpec(1, source, co_partitioned=False),
+        s.topic_identity_encodings: TopicSpec(n, source),
+        s.topic_encoding_blocks: TopicSpec(n, {}),
+        s.topic_identity_proposals: TopicSpec(n, {}),
         s.topic_education_signals: TopicSpec(n, {}),
         s.topic_concern_signals: TopicSpec(n, {}),
         s.topic_family_departures: TopicSpec(n, {}),

@@ -173,6 +173,9 @@ def worker_env(
         "SAFEGUARD_TOPIC_FAMILY_DEPARTURES": f"{prefix}.family-departures",
         "SAFEGUARD_TOPIC_CONCERN_SIGNALS": f"{prefix}.concern-signals",
         "SAFEGUARD_TOPIC_IDENTITY_LINKS": f"{prefix}.identity-links",
+        "SAFEGUARD_TOPIC_IDENTITY_ENCODINGS": f"{prefix}.identity-encodings",
+        "SAFEGUARD_TOPIC_IDENTITY_PROPOSALS": f"{prefix}.identity-proposals",
+        "SAFEGUARD_TOPIC_ENCODING_BLOCKS": f"{prefix}.encoding-blocks",
         "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
     }
     subprocess.run(

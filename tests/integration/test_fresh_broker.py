@@ -11,6 +11,7 @@ import os
 import subprocess
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 from kafka import KafkaAdminClient
@@ -199,10 +200,13 @@ def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
     upn_body = "12345678901" + "A"
     pupil = upn_check_letter(upn_body) + upn_body
     nhs_number = "9434765919"
-    observed = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    seen = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
 
-    def publish_observation(namespace: str, identifier: str, indicator: str, agency: str) -> None:
+    def publish_observation(
+        namespace: str, identifier: str, indicator: str, agency: str, hour: int
+    ) -> None:
         agency_type, agency_id = agency.split(":")
+        observed = seen + dt.timedelta(hours=hour)
         run(
             "publish", "observation", "--identifier-namespace", namespace,
             "--identifier", identifier, "--indicator", indicator, "--agency-type", agency_type,
@@ -219,9 +223,9 @@ def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
 
     log = tmp_path / "worker.log"
     alerts = TopicReader(servers, env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
-    with background(safeguard("worker"), env, log):
-        publish_observation("upn", pupil, "say_behave.mood_swings", "school:6812345")
-        publish_observation("nhs", nhs_number, "health.controlling_companion", "health:hb-cv")
+    with closing(alerts), background(safeguard("worker"), env, log):
+        publish_observation("upn", pupil, "say_behave.mood_swings", "school:6812345", 0)
+        publish_observation("nhs", nhs_number, "health.controlling_companion", "health:hb-cv", 1)
         wait_for(
             lambda: consumed_all(servers, prefix, env["SAFEGUARD_TOPIC_OBSERVATIONS"]),
             120,
@@ -252,4 +256,3 @@ def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
     text = log.read_text(errors="replace")
     assert "Traceback" not in text
     assert pupil not in text and nhs_number not in text
-    alerts.close()

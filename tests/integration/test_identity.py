@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import pytest
 from kafka.partitioner.default import murmur2
 
 from producers.publisher import encode_link
@@ -47,13 +50,21 @@ def link(event_id: str, a: str, b: str, *, withdrawn: bool = False) -> tuple[byt
     return a.encode(), encode_link(record)
 
 
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    """Closes what a test opened, whether it passes or fails (a reader left open would leak its
+    socket into another test)."""
+    with ExitStack() as closing:
+        yield closing
+
+
 def latest(reader: TopicReader) -> dict[str, dict[str, Any]]:
     """Each child's newest alert version."""
     return {ref: versions[-1] for ref, versions in alerts_by_child(reader).items()}
 
 
 def test_a_link_across_partitions_merges_and_its_withdrawal_splits(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path, stack: ExitStack
 ) -> None:
     canonical_n, other_n = pair_on_two_partitions(700)
     canonical, other = child(canonical_n), child(other_n)
@@ -62,6 +73,7 @@ def test_a_link_across_partitions_merges_and_its_withdrawal_splits(
     observations = worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"]
     links = worker_env["SAFEGUARD_TOPIC_IDENTITY_LINKS"]
     alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    stack.callback(alerts.close)
     school = observation(canonical_n, "m-school", "say_behave.mood_swings", "school:6812345", 0)
     health = observation(other_n, "m-health", "health.controlling_companion", "health:hb1", 9)
     police = observation(other_n, "m-police", "control.long_working_hours", "police:sw", 20)
@@ -107,16 +119,16 @@ def test_a_link_across_partitions_merges_and_its_withdrawal_splits(
     assert again["alert_id"] != own["alert_id"]  # a new episode
     assert [e["event_id"] for e in again["evidence"]] == ["m-health", "m-police"]
     assert again["linked_refs"] == []
-    alerts.close()
 
 
 def test_a_worker_killed_while_links_are_applied_loses_nothing(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path, stack: ExitStack
 ) -> None:
     pairs = [pair_on_two_partitions(800 + 10 * i) for i in range(30)]
     observations = worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"]
     links = worker_env["SAFEGUARD_TOPIC_IDENTITY_LINKS"]
     alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    stack.callback(alerts.close)
     records = []
     for a, b in pairs:
         records.append(observation(a, f"k{a}-school", "say_behave.mood_swings", "school:s1", 0))
@@ -155,4 +167,3 @@ def test_a_worker_killed_while_links_are_applied_loses_nothing(
         assert (alert["status"], alert["level"]) == ("open", "medium")
         assert [e["event_id"] for e in alert["evidence"]] == [f"k{a}-school", f"k{b}-health"]
         assert alert["linked_refs"] == sorted([child(a), child(b)])
-    alerts.close()

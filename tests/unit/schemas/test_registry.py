@@ -14,8 +14,10 @@ from schemas.registry import SCHEMA_DIR, SchemaRegistry, default_registry, load_
 EVENTS = [
     "alert",
     "alert_action",
+    "child_encoding",
     "dead_letter",
     "identity_link",
+    "link_proposal",
     "observation",
     "retraction",
     "school",

@@ -7,14 +7,22 @@ orders stand for partitions read at different speeds.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from producers.publisher import encode_link, encode_observation, encode_registration
+from producers.publisher import (
+    encode_encoding,
+    encode_link,
+    encode_observation,
+    encode_registration,
+)
+from safeguard.kernel.errors import InvalidRecordError
 from schemas.codec import EventCodec
+from schemas.linkage import SCHEME, Identity, LinkageKeys
 from streams.domain import clock
 from streams.domain.identity import Membership, Node, apply_statement
 from tests.unit.streams.conftest import T0
@@ -304,3 +312,66 @@ def test_a_reference_routes_by_the_newer_view() -> None:
     canonical = Membership(version=3, members=(UPN, NHS))
     assert canonical.route(UPN, NHS, 3) is None
     assert canonical.route(UPN, POLICE, 3) == POLICE  # not of this group (split off): back
+
+
+KEYS = LinkageKeys(b"linkage-key-for-the-unit-tests-0123456789")
+PROPOSALS = EventCodec("link_proposal")
+
+
+def encoding(ref: str, agency: str, identity: Identity, area: str = "W06000015") -> bytes:
+    agency_type, agency_id = agency.split(":")
+    encoded = KEYS.encode(identity)
+    return encode_encoding(
+        {
+            "event_id": f"enc-{ref[:4]}-{agency_id}",
+            "child_ref": ref,
+            "agency": {"id": agency_id, "type": agency_type},
+            "local_authority": area,
+            "scheme": SCHEME,
+            "clk": encoded.clk,
+            "blocks": list(encoded.blocks),
+            "encoded_at": T0 + dt.timedelta(days=2),
+        }
+    )
+
+
+def test_alike_encodings_of_two_references_make_one_proposal_and_no_link(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World(monkeypatch)
+    born = dt.date(2012, 6, 3)
+    health = encoding(NHS, "health:hb1", Identity("Aisha", "Rahman", born, "F", "CF24"))
+    school = encoding(
+        UPN, "school:s1", Identity("Ayesha", "Rahman", born, "F", "CF24"), "W06000011"
+    )
+    twin = encoding(POLICE, "police:p1", Identity("Omar", "Rahman", born, "M", "CF24"))
+    for ref, value in ((NHS, health), (UPN, school), (POLICE, twin), (UPN, school)):
+        world.feed("identity_encodings", ref.encode(), value)  # the school's twice
+    published = [v for name, _, v in world.published if name == "identity_proposals"]
+    proposals = {(p["ref_a"], p["ref_b"]): p for p in map(PROPOSALS.decode, published)}
+    assert list(proposals) == [(UPN, NHS)]
+    (found,) = proposals.values()
+    assert (found["agency_a"], found["agency_b"]) == ("school:s1", "health:hb1")
+    assert found["local_authorities"] == ["W06000011", "W06000015"]
+    assert found["similarity"] >= found["threshold"] == 0.84
+    assert found["proposal_id"] == hashlib.sha256(f"{UPN}|{NHS}".encode()).hexdigest()[:32]
+    # A proposal is not a link: nothing reached the identity graph or any child.
+    assert world.tables["identity_graph"] == {}
+    assert world.tables["child_to_evidence"] == {}
+
+
+def test_an_encoding_of_another_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World(monkeypatch)
+    encoded = KEYS.encode(Identity("Aisha", "Rahman", None, "F", None))
+    record = {
+        "event_id": "e1",
+        "child_ref": NHS,
+        "agency": {"id": "hb1", "type": "health"},
+        "local_authority": "W06000015",
+        "scheme": "clk-v0",
+        "clk": encoded.clk,
+        "blocks": list(encoded.blocks),
+        "encoded_at": T0,
+    }
+    with pytest.raises(InvalidRecordError, match="scheme: only clk-v1 encodings are compared"):
+        world.feed("identity_encodings", NHS.encode(), EventCodec("child_encoding").encode(record))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from streams import handlers, topics
+from streams import handlers, matching, topics
 from streams.app import settings
 from streams.domain import clock
 from streams.guard import Effects
@@ -32,6 +32,8 @@ class World:
             "identity_graph",
         ):
             self._table(monkeypatch, name)
+        self.tables["block_to_entries"] = {}
+        monkeypatch.setattr(matching, "block_to_entries", self.tables["block_to_entries"])
         self.handlers = {
             "observations": handlers.handle_observation,
             "concern_signals": handlers.handle_observation,
@@ -39,6 +41,8 @@ class World:
             "education_signals": handlers.handle_registration,
             "family_departures": handlers.handle_departure,
             "identity_links": handlers.handle_link,
+            "identity_encodings": matching.handle_encoding,
+            "encoding_blocks": matching.handle_block,
         }
         self.topics = {
             "observations": topics.observations,
@@ -48,6 +52,8 @@ class World:
             "alerts_concern": topics.alerts_concern,
             "alerts_education": topics.alerts_education,
             "deadletter": topics.deadletter,
+            "encoding_blocks": topics.encoding_blocks,
+            "identity_proposals": topics.identity_proposals,
         }
         self.names = {id(topic): name for name, topic in self.topics.items()}
         self.queue: collections.deque[tuple[str, bytes, bytes]] = collections.deque()

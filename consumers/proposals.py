@@ -1,0 +1,73 @@
+"""Proposed links into PostgreSQL, for a practitioner to confirm or reject on the dashboard.
+
+Runs inside ``safeguard alert-store`` beside the alert store. A proposal of a pair already
+proposed keeps the higher similarity while it waits; one already decided is left as decided.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRecord
+
+from consumers.follow import AlertConsumer
+from safeguard.kernel.db import connect_pool
+from safeguard.kernel.settings import Settings
+from schemas.codec import EventCodec
+from schemas.validation import check_child_ref
+
+_PROPOSAL = """
+INSERT INTO link_proposals (proposal_id, ref_a, ref_b, agency_a, agency_b, local_authorities,
+                            similarity, threshold, scheme, proposed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (ref_a, ref_b) DO UPDATE SET
+    similarity = GREATEST(link_proposals.similarity, EXCLUDED.similarity),
+    local_authorities = ARRAY(
+        SELECT DISTINCT unnest(link_proposals.local_authorities || EXCLUDED.local_authorities)
+        ORDER BY 1)
+WHERE link_proposals.status = 'pending'
+"""
+
+
+class ProposalStore(AlertConsumer):
+    name = "proposal-store"
+    codec = EventCodec("link_proposal")
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.pool: asyncpg.Pool | None = None
+
+    def subscribe(self, settings: Settings) -> tuple[str, ...]:
+        return (settings.topic_identity_proposals,)
+
+    def prepare(self, record: ConsumerRecord, proposal: dict[str, Any]) -> tuple[Any, ...]:
+        check_child_ref(proposal["ref_a"], field="ref_a")
+        check_child_ref(proposal["ref_b"], field="ref_b")
+        return (
+            proposal["proposal_id"],
+            proposal["ref_a"],
+            proposal["ref_b"],
+            proposal["agency_a"],
+            proposal["agency_b"],
+            proposal["local_authorities"],
+            proposal["similarity"],
+            proposal["threshold"],
+            proposal["scheme"],
+            proposal["proposed_at"],
+        )
+
+    async def open(self) -> None:
+        self.pool = await connect_pool(self.settings.dsn, self.settings.dsn_redacted)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def handle(self, batch: list[tuple[ConsumerRecord, Any]]) -> None:
+        assert self.pool is not None, "handle is called only after open"
+        if not batch:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(_PROPOSAL, [row for _, row in batch])
+        self.counters["proposals"] += len(batch)
