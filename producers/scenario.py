@@ -1,8 +1,9 @@
 """A synthetic, realistic multi-agency timeline, deterministic for a seed.
 
 ``safeguard scenario generate`` writes the import formats (``schools.csv``, ``observations.csv``,
-``registrations.csv``) and ``profiles.csv`` (each child's story, to check what was raised). Every
-identifier is synthetic: NHS numbers from the 999 test range, with valid check digits.
+``registrations.csv``, ``links.csv``) and ``profiles.csv`` (each child's story, to check what was
+raised). Every identifier is synthetic: NHS numbers from the 999 test range, with valid check
+digits, and UPNs whose digits start 999, with valid check letters.
 
 Stories, by share of children:
 
@@ -13,10 +14,14 @@ Stories, by share of children:
 * ``traveller_family`` — siblings of a travelling family leave school together (benign).
 * ``unaccompanied_only`` — border force sees a child travelling alone, nothing else (benign).
 * ``single`` — one ordinary indicator from one agency (benign on its own).
+* ``known_apart`` — the school knows the pupil by the UPN and sees one indicator, health knows
+  the NHS number and sees another; only social care's link (``links.csv``) makes them one child.
 * ``churn`` — registered at three schools in a few months (registration churn).
 * ``absence`` — a run of unauthorised absence (10-25 school days).
 
-All agencies use the NHS number, so one child's events share a pseudonym.
+Apart from ``known_apart``, agencies use the NHS number, so one child's events share a pseudonym.
+Children known by no shared identifier at all, with the errors real records have, are
+``producers.identities`` (for measuring linkage).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from producers.imports import LINK_COLUMNS
+from producers.pseudonym import upn_check_letter
 from safeguard.kernel.errors import InvalidRecordError
 from schemas.catalogue import Component, default_catalogue
 
@@ -36,7 +43,8 @@ STORIES = (
     ("combined", 0.15),
     ("traveller_family", 0.10),
     ("unaccompanied_only", 0.10),
-    ("single", 0.30),
+    ("single", 0.25),
+    ("known_apart", 0.10),
     ("churn", 0.10),
     ("absence", 0.10),
 )
@@ -70,6 +78,8 @@ class Scenario:
     observations: list[dict[str, str]] = field(default_factory=list)
     registrations: list[dict[str, str]] = field(default_factory=list)
     profiles: list[dict[str, str]] = field(default_factory=list)
+    links: list[dict[str, str]] = field(default_factory=list)
+    """Social care's statements that a child's UPN and NHS number are one child."""
 
 
 MAX_CHILDREN = 450_000
@@ -87,6 +97,13 @@ def nhs_number(n: int) -> str:
         if check != 10:
             return body + str(check)
     raise AssertionError("unreachable: one of two neighbouring bodies is always valid")
+
+
+def upn_for(n: int) -> str:
+    """A synthetic Unique Pupil Number with a valid check letter, unique for n (the first
+    digits 999 mark it as synthetic)."""
+    body = f"999{n:09d}"
+    return upn_check_letter(body) + body
 
 
 class _Builder:
@@ -124,7 +141,7 @@ class _Builder:
     ) -> None:
         self.scenario.observations.append(
             {
-                "identifier_namespace": "nhs",
+                "identifier_namespace": extra.get("namespace", "nhs"),
                 "identifier": nhs,
                 "indicator": indicator,
                 "agency_type": agency[0],
@@ -154,7 +171,7 @@ class _Builder:
     def child(self, story: str) -> str:
         self.serial += 1
         nhs = nhs_number(self.serial)
-        self.scenario.profiles.append({"identifier": nhs, "story": story})
+        self.scenario.profiles.append({"identifier": nhs, "story": story, "upn": ""})
         return nhs
 
     def school(self, la: str | None = None) -> dict[str, str]:
@@ -186,6 +203,29 @@ class _Builder:
                 self.observe(
                     nhs, "control.long_working_hours", ("police", POLICE[la]), la, left + 10
                 )
+            return 1
+        if story == "known_apart":
+            # The school knows the pupil by the UPN, health by the NHS number: apart, each has
+            # one indicator; social care's record holds both, and its link makes one child.
+            nhs = self.child(story)
+            pupil = upn_for(self.serial)
+            self.scenario.profiles[-1]["upn"] = pupil
+            first, second = rng.sample(self.ordinary, 2)
+            school_id = self.school(la)["school_id"]
+            self.observe(pupil, first, ("school", school_id), la, day, namespace="upn")
+            self.observe(nhs, second, ("health", HEALTH[la]), la, day + rng.randint(1, 30))
+            self.scenario.links.append(
+                {
+                    "a_namespace": "upn",
+                    "a_identifier": pupil,
+                    "b_namespace": "nhs",
+                    "b_identifier": nhs,
+                    "basis": "shared_record",
+                    "agency_type": "social_care",
+                    "agency_id": f"sc-{la}",
+                    "stated_at": self.when(day + 31),
+                }
+            )
             return 1
         if story == "combined":
             nhs = self.child(story)
@@ -283,18 +323,20 @@ def generate(
         last = until.isoformat()
         scenario.observations = [o for o in scenario.observations if o["observed_at"][:10] <= last]
         scenario.registrations = [r for r in scenario.registrations if r["effective_date"] <= last]
+        scenario.links = [link for link in scenario.links if link["stated_at"][:10] <= last]
     return scenario
 
 
 def write(scenario: Scenario, folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name in ("schools", "observations", "registrations", "profiles"):
+    for name in ("schools", "observations", "registrations", "profiles", "links"):
         rows: list[dict[str, Any]] = getattr(scenario, name)
         path = folder / f"{name}.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
-            if rows:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            if rows or name == "links":
+                columns = list(rows[0]) if rows else [*LINK_COLUMNS, "stated_at"]
+                writer = csv.DictWriter(handle, fieldnames=columns)
                 writer.writeheader()
                 writer.writerows(rows)
         paths[name] = path

@@ -43,7 +43,7 @@ def publish_scenario(folder: Path, env: dict[str, str], children: int, seed: int
         stdout=subprocess.DEVNULL,
     )
     _todays_reports(folder / "scenario")
-    for kind in ("schools", "registrations", "observations", "today"):
+    for kind in ("schools", "registrations", "observations", "links", "today"):
         result = subprocess.run(  # noqa: S603 - the project's own command
             [
                 sys.executable,

@@ -37,7 +37,7 @@ def test_a_generated_scenario_raises_the_expected_alerts_and_no_others(
     key = tmp_path / "key"
     key.write_bytes(KEY)
     env = {**worker_env, "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key)}
-    for kind in ("schools", "registrations", "observations"):
+    for kind in ("schools", "registrations", "observations", "links"):
         subprocess.run(
             safeguard("import", kind, str(paths[kind])),
             env={**os.environ, **env},
@@ -45,7 +45,15 @@ def test_a_generated_scenario_raises_the_expected_alerts_and_no_others(
             capture_output=True,
         )
     ref = Pseudonymiser(KEY).child_ref
-    story: dict[str, str] = {ref("nhs", p["identifier"]): p["story"] for p in scenario.profiles}
+
+    def child_of(profile: dict[str, str]) -> str:
+        """A child known apart is one child once linked: under the smaller of its references."""
+        refs = [ref("nhs", profile["identifier"])]
+        if profile["upn"]:
+            refs.append(ref("upn", profile["upn"]))
+        return min(refs)
+
+    story: dict[str, str] = {child_of(p): p["story"] for p in scenario.profiles}
     children = {s: {c for c, t in story.items() if t == s} for s in set(story.values())}
 
     concern = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
@@ -62,6 +70,7 @@ def test_a_generated_scenario_raises_the_expected_alerts_and_no_others(
             for name in (
                 "OBSERVATIONS",
                 "SCHOOL_REGISTRATIONS",
+                "IDENTITY_LINKS",
                 "EDUCATION_SIGNALS",
                 "CONCERN_SIGNALS",
             )
@@ -72,6 +81,9 @@ def test_a_generated_scenario_raises_the_expected_alerts_and_no_others(
 
     alerts, school = latest(concern), latest(education)
     assert children["combined"] <= set(alerts)
+    assert children["known_apart"] and children["known_apart"] <= {
+        c for c, a in alerts.items() if a["status"] == "open" and len(a["linked_refs"]) == 2
+    }
     assert not (children["single"] | children["unaccompanied_only"]) & set(alerts)
     assert not children["traveller_family"] & set(alerts)
     assert {c for c in children["traveller_family"] if school[c]["family_move"]} == children[

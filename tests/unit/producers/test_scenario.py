@@ -4,9 +4,9 @@ import datetime as dt
 from collections import Counter
 from pathlib import Path
 
-from producers.imports import observation_from_row, registration_from_row
+from producers.imports import link_from_row, observation_from_row, registration_from_row
 from producers.pseudonym import Pseudonymiser, normalise
-from producers.publisher import encode_observation, encode_registration
+from producers.publisher import encode_link, encode_observation, encode_registration
 from producers.scenario import generate, write
 
 NOW = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)  # after the last event of the scenario
@@ -30,6 +30,7 @@ def test_every_story_appears_and_every_row_is_a_valid_event() -> None:
         "traveller_family",
         "unaccompanied_only",
         "single",
+        "known_apart",
         "churn",
         "absence",
     }
@@ -41,4 +42,16 @@ def test_every_story_appears_and_every_row_is_a_valid_event() -> None:
     identifiers = {p["identifier"] for p in scenario.profiles}
     assert len(identifiers) == 400
     assert all(i.startswith("999") and normalise("nhs", i) == i for i in identifiers)
+    # A child known apart: the school's observation under the UPN, health's under the NHS
+    # number, and social care's link of the two.
+    apart = [p for p in scenario.profiles if p["story"] == "known_apart"]
+    assert apart and all(normalise("upn", p["upn"]) == p["upn"] for p in apart)
+    pupils = {p["upn"]: p["identifier"] for p in apart}
+    school = [o for o in scenario.observations if o["identifier"] in pupils]
+    assert {o["identifier_namespace"] for o in school} == {"upn"}
+    assert {(link["a_identifier"], link["b_identifier"]) for link in scenario.links} == set(
+        pupils.items()
+    )
+    for row in scenario.links:
+        encode_link(link_from_row(row, pseudonyms, NOW))
     assert any(s["near_port_of_entry"] == "yes" for s in scenario.schools)

@@ -14,40 +14,45 @@ import collections
 import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from producers.imports import (
+    LINK_COLUMNS,
     OBSERVATION_COLUMNS,
     REGISTRATION_COLUMNS,
+    link_from_row,
     observation_from_row,
     registration_from_row,
     rows,
 )
 from producers.pseudonym import Pseudonymiser
-from producers.publisher import encode_observation, encode_registration
+from producers.publisher import encode_link, encode_observation, encode_registration
 from producers.scenario import generate, write
 from producers.schools import read_schools
+from schemas.codec import EventCodec
 from streams import handlers
 from streams.domain import clock
 from streams.schools import SchoolDirectory
 from tests.unit.streams.world import World
 
 KEY = b"partnership-key-for-golden-runs-0123456789"
+ALERTS = EventCodec("alert")
 NOW = dt.datetime(2027, 5, 20, 9, tzinfo=dt.UTC)
 LATER = dt.datetime(2027, 8, 20, 9, tzinfo=dt.UTC)
 
 #: Records published per topic, and the digest of every published record in order. Change them
 #: only with a change meant to change what the worker publishes, and say so in its commit.
 EXPECTED_COUNTS = {
-    "alerts_concern": 187,
-    "alerts_education": 157,
-    "concern_signals": 368,
-    "education_signals": 56,
-    "family_departures": 56,
-    "observations": 145,
+    "alerts_concern": 191,
+    "alerts_education": 138,
+    "concern_signals": 415,
+    "education_signals": 98,
+    "family_departures": 42,
+    "observations": 131,
 }
-EXPECTED_DIGEST = "f99e76f2275b6a2617b30eeabe0c1119928dee7ccde6a2ce45230fb17944158a"
+EXPECTED_DIGEST = "6614c52af65a3219d8791385ce76c2a7d3a9b636c2157db9062add6e173e82ed"
 
 
 def scenario_records(folder: Path) -> list[tuple[dt.datetime, str, bytes, bytes]]:
@@ -65,6 +70,9 @@ def scenario_records(folder: Path) -> list[tuple[dt.datetime, str, bytes, bytes]
         record = observation_from_row(row, pseudonyms, NOW)
         value = encode_observation(record)
         found.append((record["observed_at"], "observations", record["child_ref"].encode(), value))
+    for _, row in rows(paths["links"], LINK_COLUMNS):
+        record = link_from_row(row, pseudonyms, NOW)
+        found.append((record["stated_at"], "identity_links", b"links", encode_link(record)))
     hour = dt.timedelta(hours=1)
     return [(when + hour, *rest) for when, *rest in sorted(found, key=lambda r: r[0])]
 
@@ -99,3 +107,35 @@ def test_the_worker_publishes_the_same_bytes_for_the_same_input(
         digest.update(sent)
     assert dict(counts) == EXPECTED_COUNTS
     assert digest.hexdigest() == EXPECTED_DIGEST
+
+
+def test_children_known_apart_are_joined_by_social_cares_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the same scenario, each child the school knows by the UPN and health by the NHS
+    number has one combined concern, under the smaller reference, once social care links them;
+    no alert stays open under the other reference."""
+    world = World(monkeypatch)
+    scenario = generate(300, 3, dt.date(2026, 9, 7))
+    monkeypatch.setattr(handlers, "directory", SchoolDirectory())
+    clock.set_clock(lambda: LATER)
+    try:
+        for _, topic, key, value in scenario_records(tmp_path / "scenario"):
+            world.feed(topic, key, value)
+    finally:
+        clock.set_clock(lambda: dt.datetime.now(dt.UTC))
+    pseudonyms = Pseudonymiser(KEY)
+    apart = [p for p in scenario.profiles if p["story"] == "known_apart"]
+    assert len(apart) >= 10
+    latest: dict[str, dict[str, Any]] = {}
+    for name, _, value in world.published:
+        if name == "alerts_concern":
+            alert = ALERTS.decode(value)
+            latest[alert["child_ref"]] = alert
+    for profile in apart:
+        pupil, patient = profile["upn"], profile["identifier"]
+        refs = sorted([pseudonyms.child_ref("upn", pupil), pseudonyms.child_ref("nhs", patient)])
+        alert = latest[refs[0]]
+        assert (alert["status"], alert["linked_refs"]) == ("open", refs)
+        assert {e["agency_type"] for e in alert["evidence"]} == {"school", "health"}
+        assert refs[1] not in latest or latest[refs[1]]["status"] == "withdrawn"
