@@ -363,3 +363,44 @@ def test_a_huge_body_is_refused_before_it_is_read_and_memory_stays_bounded(
     assert rss_kib(intake["pid"]) - before < 20 * 1024  # the intake read 2 MB, not 200
     # And the intake still serves.
     assert post(intake, "/v1/observations", [OBSERVATION]).status_code == 202
+
+
+def test_an_identity_link_is_published_pseudonymised_keyed_by_its_first_reference(
+    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str]
+) -> None:
+    upn = "A999000000012"
+    pupil = Pseudonymiser(KEY).child_ref
+    body = {
+        "event_id": f"link-{uuid.uuid4()}",
+        "a_namespace": "nhs",
+        "a_identifier": "943 476 5919",
+        "b_namespace": "police",
+        "b_identifier": "SW/2026/00417",
+        "basis": "practitioner_confirmed",
+        "source_ref": "SC-CASE-88",
+    }
+    answer = post(intake, "/v1/identity-links", body)
+    assert answer.status_code == 202, answer.text
+    refused = post(
+        intake, "/v1/identity-links", {**body, "b_namespace": "upn", "b_identifier": upn}
+    )
+    assert refused.status_code == 422  # a UPN whose check letter is wrong, never echoed
+    assert upn not in refused.text
+
+    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_IDENTITY_LINKS"])
+    wait_for(topic.poll, 30, "the link")
+    (record,) = topic.records
+    link = EventCodec("identity_link").decode(record.value)
+    assert (link["ref_a"], link["ref_b"]) == (
+        pupil("nhs", "9434765919"),
+        pupil("police", "SW/2026/00417"),
+    )
+    assert record.key == link["ref_a"].encode()
+    assert (link["basis"], link["withdrawn"], link["source_ref"]) == (
+        "practitioner_confirmed",
+        False,
+        "SC-CASE-88",
+    )
+    assert link["agency"] == {"id": intake["health"], "type": "health"}
+    assert b"9434765919" not in record.value and b"00417" not in record.value
+    topic.close()
