@@ -6,14 +6,16 @@
 Runs the same scenario twice against the local broker, each run with its own topics, consumer
 group and state folder: once with no fault, and once with the worker killed with SIGKILL
 ``--kills`` times at random moments, spread over three phases (school registrations, then
-observations, then the education deadlines, reached by restarting the worker with a later clock),
+observations and social care's identity links, then the education deadlines, reached by
+restarting the worker with a later clock),
 and restarted after each kill. Each phase ends when every input topic is consumed and stays so. Like
 docker compose, the harness starts the worker again when it stops itself for a fault (exit code
 70, for example its progress watchdog), and counts those restarts (``fault_exits``).
 
 Then it compares, between the two runs: every alert version (``alert_id``, ``version``) and its
 bytes on both alert topics; every dead letter; every internal signal (family departures, family
-moves, deadline signals are not compared: the sweep sends them on every tick); the movement
+moves, identity groups; deadline signals are not compared, the sweep sends them on every tick,
+nor what a merged reference sends on, which depends on what had arrived by then); the movement
 observations the worker publishes; and each table's state as a restore from its changelog topic
 would rebuild it (the last value of each key). It prints the figures and exits 1 on any
 difference. Results go to ``bench/results/chaos-<timestamp>.json``.
@@ -44,6 +46,7 @@ from bench.chaos_outputs import FAILURES, collect, compare, end_offsets, state_d
 from producers.scenario import generate, write
 from safeguard.kernel.errors import EXIT_FAULT
 from safeguard.kernel.settings import load_settings
+from safeguard.kernel.topics import own_topics
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = b"partnership-key-for-chaos-runs-0123456789"
@@ -57,6 +60,7 @@ INPUTS = (
     "FAMILY_DEPARTURES",
     "CONCERN_SIGNALS",
     "ALERT_ACTIONS",
+    "IDENTITY_LINKS",
 )
 
 
@@ -78,19 +82,6 @@ class Run:
 
     def __post_init__(self) -> None:
         prefix = f"chaos-{uuid.uuid4().hex[:8]}"
-        names = {
-            "OBSERVATIONS": "observations",
-            "SCHOOL_REGISTRATIONS": "school-registrations",
-            "SCHOOLS": "schools",
-            "ALERTS_CONCERN": "alerts.concern",
-            "ALERTS_EDUCATION": "alerts.education",
-            "DEADLETTER": "deadletter",
-            "ALERT_ACTIONS": "alert-actions",
-            "EDUCATION_SIGNALS": "education-signals",
-            "FAMILY_DEPARTURES": "family-departures",
-            "CONCERN_SIGNALS": "concern-signals",
-            "IDENTITY_LINKS": "identity-links",
-        }
         self.env = {
             "SAFEGUARD_KAFKA_BOOTSTRAP": self.servers,
             "SAFEGUARD_APP_ID": prefix,
@@ -101,7 +92,7 @@ class Run:
             "SAFEGUARD_WORKER_STALL_SECONDS": "60",
             "SAFEGUARD_PSEUDONYM_KEY_FILE": str(self.folder / "key"),
             "SAFEGUARD_CLOCK": CLOCKS[0],
-            **{f"SAFEGUARD_TOPIC_{k}": f"{prefix}.{v}" for k, v in names.items()},
+            **own_topics(prefix),
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "key").write_bytes(KEY)
@@ -229,10 +220,12 @@ def execute(run: Run, paths: dict[str, Path]) -> dict[str, Any]:
             "registrations",
             lambda: run.safeguard("import", "registrations", str(paths["registrations"])),
         )
-        run.phase(
-            "observations",
-            lambda: run.safeguard("import", "observations", str(paths["observations"])),
-        )
+
+        def observations_and_links() -> None:
+            run.safeguard("import", "observations", str(paths["observations"]))
+            run.safeguard("import", "links", str(paths["links"]))
+
+        run.phase("observations", observations_and_links)
 
         def later() -> None:
             run.stop()

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from safeguard.kernel.clients import producer_options
 from safeguard.kernel.settings import load_settings
+from safeguard.kernel.topics import own_topics
 from schemas.codec import EventCodec
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -111,27 +112,15 @@ class Run:
             # immediate-risk report is current and nothing has left the look-back.
             "SAFEGUARD_CLOCK": (T0 + dt.timedelta(days=1)).isoformat(),
         }
-        for topic in (
-            "observations",
-            "school_registrations",
-            "schools",
-            "alerts_concern",
-            "alerts_education",
-            "deadletter",
-            "alert_actions",
-            "education_signals",
-            "family_departures",
-            "concern_signals",
-        ):
-            env[f"SAFEGUARD_TOPIC_{topic.upper()}"] = f"{base}.{topic}"
-        # The worker creates this one itself: it has one partition.
-        env["SAFEGUARD_TOPIC_IDENTITY_LINKS"] = f"{base}.identity_links"
+        env |= own_topics(base)
         self.admin.create_topics(
             [
                 NewTopic(v, num_partitions=self.scale.partitions, replication_factor=1)
                 for k, v in env.items()
+                # The worker creates the links topic itself: it has one partition.
                 if k.startswith("SAFEGUARD_TOPIC_")
-                and k not in ("SAFEGUARD_TOPIC_PARTITIONS", "SAFEGUARD_TOPIC_IDENTITY_LINKS")
+                and k != "SAFEGUARD_TOPIC_IDENTITY_LINKS"
+                and k != "SAFEGUARD_TOPIC_PARTITIONS"
             ]
         )
         return env

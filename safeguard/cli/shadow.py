@@ -31,7 +31,7 @@ from kafka.errors import GroupIdNotFoundError, KafkaError
 from safeguard.cli.common import stop
 from safeguard.kernel.errors import SafeguardError, ServiceUnavailableError
 from safeguard.kernel.settings import Settings, env_name, load_settings
-from safeguard.kernel.topics import ensure_topics, topic_specs
+from safeguard.kernel.topics import ensure_topics, topic_fields, topic_specs
 from schemas.codec import EventCodec
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,7 @@ CONSUMED = (
     "topic_family_departures",
     "topic_identity_links",
 )
-TOPICS = tuple(
-    name
-    for name in Settings.model_fields
-    if name.startswith("topic_") and name not in ("topic_partitions", "topic_replication_factor")
-)
+TOPICS = topic_fields()
 OPEN = ("open", "acknowledged")
 
 

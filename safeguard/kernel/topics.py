@@ -51,6 +51,25 @@ class TopicSpec:
     """Keyed by child (or family) and read by the worker's agents and tables together."""
 
 
+def topic_fields() -> tuple[str, ...]:
+    """The names of the settings that name a topic."""
+    return tuple(
+        name
+        for name in Settings.model_fields
+        if name.startswith("topic_")
+        and name not in ("topic_partitions", "topic_replication_factor")
+    )
+
+
+def own_topics(prefix: str) -> dict[str, str]:
+    """Environment variables that give every topic a name of its own under ``prefix`` (tests,
+    benchmarks and fault-injection runs sharing one broker)."""
+    return {
+        env_name(field): f"{prefix}.{field.removeprefix('topic_').replace('_', '-')}"
+        for field in topic_fields()
+    }
+
+
 def changelog_topic(s: Settings, table: str) -> str:
     return f"{s.app_id}-{table}-changelog"
 
@@ -74,9 +93,10 @@ def topic_specs(s: Settings) -> dict[str, TopicSpec]:
         s.topic_deadletter: TopicSpec(n, kept, co_partitioned=False),
         s.topic_alert_actions: TopicSpec(n, {}),
         s.topic_identity_links: TopicSpec(1, source, co_partitioned=False),
-        s.topic_identity_encodings: TopicSpec(n, source),
+        # Read by no per-child table: another partition count would do no harm.
+        s.topic_identity_encodings: TopicSpec(n, source, co_partitioned=False),
         s.topic_encoding_blocks: TopicSpec(n, {}),
-        s.topic_identity_proposals: TopicSpec(n, {}),
+        s.topic_identity_proposals: TopicSpec(n, {}, co_partitioned=False),
         s.topic_education_signals: TopicSpec(n, {}),
         s.topic_concern_signals: TopicSpec(n, {}),
         s.topic_family_departures: TopicSpec(n, {}),

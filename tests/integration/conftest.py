@@ -24,6 +24,7 @@ from kafka.admin import NewTopic
 
 from safeguard.infra.kafka import KafkaBroker, metadata_answers
 from safeguard.kernel.settings import Settings
+from safeguard.kernel.topics import own_topics
 
 from .helpers import safeguard
 
@@ -162,30 +163,11 @@ def worker_env(
         "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
         "SAFEGUARD_TOPIC_PARTITIONS": "4",
         "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
-        "SAFEGUARD_TOPIC_OBSERVATIONS": f"{prefix}.observations",
-        "SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS": f"{prefix}.school-registrations",
-        "SAFEGUARD_TOPIC_SCHOOLS": f"{prefix}.schools",
-        "SAFEGUARD_TOPIC_ALERTS_CONCERN": f"{prefix}.alerts.concern",
-        "SAFEGUARD_TOPIC_ALERTS_EDUCATION": f"{prefix}.alerts.education",
-        "SAFEGUARD_TOPIC_DEADLETTER": f"{prefix}.deadletter",
-        "SAFEGUARD_TOPIC_ALERT_ACTIONS": f"{prefix}.alert-actions",
-        "SAFEGUARD_TOPIC_EDUCATION_SIGNALS": f"{prefix}.education-signals",
-        "SAFEGUARD_TOPIC_FAMILY_DEPARTURES": f"{prefix}.family-departures",
-        "SAFEGUARD_TOPIC_CONCERN_SIGNALS": f"{prefix}.concern-signals",
-        "SAFEGUARD_TOPIC_IDENTITY_LINKS": f"{prefix}.identity-links",
-        "SAFEGUARD_TOPIC_IDENTITY_ENCODINGS": f"{prefix}.identity-encodings",
-        "SAFEGUARD_TOPIC_IDENTITY_PROPOSALS": f"{prefix}.identity-proposals",
-        "SAFEGUARD_TOPIC_ENCODING_BLOCKS": f"{prefix}.encoding-blocks",
+        **own_topics(prefix),
         "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
     }
     subprocess.run(
         safeguard("topics", "create"), env={**os.environ, **env}, check=True, capture_output=True
     )
     yield env
-    admin.delete_topics(
-        [
-            v
-            for k, v in env.items()
-            if k.startswith("SAFEGUARD_TOPIC_") and k != "SAFEGUARD_TOPIC_PARTITIONS"
-        ]
-    )
+    admin.delete_topics([v for k, v in own_topics(prefix).items() if k in env])

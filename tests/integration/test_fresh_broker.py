@@ -19,7 +19,7 @@ from kafka import KafkaAdminClient
 from producers.pseudonym import Pseudonymiser, upn_check_letter
 from safeguard.infra.kafka import KafkaBroker
 from safeguard.kernel.settings import Settings
-from safeguard.kernel.topics import topic_specs
+from safeguard.kernel.topics import own_topics, topic_specs
 
 from .conftest import start_broker
 from .helpers import (
@@ -108,22 +108,7 @@ def test_a_broker_that_goes_away_and_returns_loses_no_alert(
         "SAFEGUARD_APP_ID": prefix,
         "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
         "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
-        **{
-            f"SAFEGUARD_TOPIC_{name}": f"{prefix}.{name.lower()}"
-            for name in (
-                "OBSERVATIONS",
-                "SCHOOL_REGISTRATIONS",
-                "SCHOOLS",
-                "ALERTS_CONCERN",
-                "ALERTS_EDUCATION",
-                "DEADLETTER",
-                "ALERT_ACTIONS",
-                "EDUCATION_SIGNALS",
-                "FAMILY_DEPARTURES",
-                "CONCERN_SIGNALS",
-                "IDENTITY_LINKS",
-            )
-        },
+        **own_topics(prefix),
     }
     topic = env["SAFEGUARD_TOPIC_OBSERVATIONS"]
     broker = KafkaBroker(fresh_broker)
@@ -192,10 +177,7 @@ def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
         "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
         "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
         "SAFEGUARD_PSEUDONYM_KEY": key,
-        "SAFEGUARD_TOPIC_OBSERVATIONS": f"{prefix}.observations",
-        "SAFEGUARD_TOPIC_IDENTITY_LINKS": f"{prefix}.identity-links",
-        "SAFEGUARD_TOPIC_ALERTS_CONCERN": f"{prefix}.alerts.concern",
-        "SAFEGUARD_TOPIC_CONCERN_SIGNALS": f"{prefix}.concern-signals",
+        **own_topics(prefix),
     }
     upn_body = "12345678901" + "A"
     pupil = upn_check_letter(upn_body) + upn_body
