@@ -5,7 +5,9 @@ after, dead-letter, retry) reads ``safeguarding.alerts.concern.v1`` and
 ``safeguarding.alerts.education.v1``. Each partition's batch is written in one transaction: every
 version into ``alert_versions`` (``ON CONFLICT (alert_id, version) DO NOTHING``) and the newest
 into ``alerts``; a record PostgreSQL refuses goes to the dead-letter topic and the others are
-stored.
+stored. A version more than one above the newest stored of its alert (or a first version other
+than 1) is not the worker's: it goes to the dead-letter topic too, so a forged alert with a huge
+version can never hide the genuine versions that follow.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ GROUP_SUFFIX = "alert-store"
 
 class StoreError(SafeguardError):
     """PostgreSQL refused a record (for example a value it cannot hold)."""
+
+
+class VersionJumpError(SafeguardError):
+    """An alert version more than one above the newest the store holds of that alert."""
 
 
 _VERSION = """
@@ -159,9 +165,11 @@ class AlertStore(AlertConsumer):
         return rows(alert, record.value, record.topic)
 
     async def handle(self, batch: list[tuple[ConsumerRecord, Any]]) -> None:
-        """Write one partition's batch; dead-letter a record PostgreSQL refuses."""
+        """Write one partition's batch; dead-letter a record PostgreSQL refuses, and one whose
+        version jumps."""
         assert self.pool is not None, "handle is called only after open"
         async with self.pool.acquire() as conn:
+            batch = await self._in_sequence(conn, batch)
             try:
                 await self._write(conn, batch)
             except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
@@ -170,6 +178,38 @@ class AlertStore(AlertConsumer):
                         await self._write(conn, [one])
                     except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
                         await self.reject(one[0], StoreError(str(exc)))
+
+    async def _in_sequence(
+        self, conn: asyncpg.Connection, batch: list[tuple[ConsumerRecord, Any]]
+    ) -> list[tuple[ConsumerRecord, Any]]:
+        """The batch without versions that jump: the worker publishes every version of an
+        alert in order on one partition, so version n + 2 after n (or a first version above 1)
+        is not the worker's, and stored it would hide the genuine versions that follow."""
+        ids = sorted({version[0] for _, (version, _) in batch})
+        held = {
+            row["alert_id"]: row["version"]
+            for row in await conn.fetch(
+                "SELECT alert_id, max(version) AS version FROM alert_versions"
+                " WHERE alert_id = ANY($1) GROUP BY alert_id",
+                ids,
+            )
+        }
+        kept = []
+        for record, rows in batch:
+            alert_id, version = rows[0][0], rows[0][1]
+            newest = held.get(alert_id, 0)
+            if version > newest + 1:
+                await self.reject(
+                    record,
+                    VersionJumpError(
+                        f"version: {version} of an alert whose newest stored version is "
+                        f"{newest}; versions go up by one"
+                    ),
+                )
+                continue
+            held[alert_id] = max(newest, version)
+            kept.append((record, rows))
+        return kept
 
     async def _write(
         self, conn: asyncpg.Connection, batch: list[tuple[ConsumerRecord, Any]]

@@ -69,8 +69,8 @@ def test_versions_are_stored_once_and_the_newest_is_current(
     ident = f"combined_concern-{uuid.uuid4().hex[:24]}"
     key = b"c" * 64
     v1, v2 = ALERTS.encode(alert(ident, 1)), ALERTS.encode(alert(ident, 2, "high"))
-    # v2 before v1 (a late redelivery), and both twice (a replay).
-    records = [(key, v2), (key, v1), (key, v2), (key, v1), (key, b"\x00not an alert")]
+    # Both twice (a replay from an earlier offset).
+    records = [(key, v1), (key, v2), (key, v1), (key, v2), (key, b"\x00not an alert")]
     topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
     dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
     log = tmp_path / "store.log"
@@ -101,6 +101,38 @@ def test_versions_are_stored_once_and_the_newest_is_current(
         b"\x00not an alert",
         "NotSingleObjectError",
         "alert-store",
+    )
+    dead.close()
+
+
+def test_a_forged_version_jump_is_dead_lettered_and_the_genuine_next_version_stored(
+    kafka_servers: str, worker_env: dict[str, str], dsn: str, tmp_path: Path
+) -> None:
+    ident = f"combined_concern-{uuid.uuid4().hex[:24]}"
+    key = b"c" * 64
+    genuine = ALERTS.encode(alert(ident, 1, "high"))
+    forged = ALERTS.encode(alert(ident, 2_147_483_647, "low"))
+    forged_first = ALERTS.encode(alert(f"{ident[:-4]}beef", 9, "low"))  # an id it never held
+    critical = ALERTS.encode(alert(ident, 2, "critical"))
+    topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
+    dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    log = tmp_path / "store.log"
+    with background(safeguard("alert-store"), worker_env, log):
+        publish(kafka_servers, topic, [(key, genuine), (key, forged), (key, forged_first)])
+        publish(kafka_servers, topic, [(key, critical)])
+        group = f"{worker_env['SAFEGUARD_APP_ID']}-alert-store"
+        wait_for(lambda: consumed_all(kafka_servers, group, topic), 60, "the store to commit", log)
+    (current,) = query(dsn, "SELECT version, level FROM alerts WHERE alert_id = $1", ident)
+    assert (current["version"], current["level"]) == (2, "critical")
+    assert query(dsn, "SELECT 1 FROM alerts WHERE alert_id = $1", f"{ident[:-4]}beef") == []
+    wait_for(lambda: len(dead.poll()) >= 2, 30, "the dead letters")
+    letters = [EventCodec("dead_letter").decode(r.value) for r in dead.records]
+    assert [(d["payload"], d["error_kind"]) for d in letters] == [
+        (forged, "VersionJumpError"),
+        (forged_first, "VersionJumpError"),
+    ]
+    assert letters[0]["error_message"] == (
+        "version: 2147483647 of an alert whose newest stored version is 1; versions go up by one"
     )
     dead.close()
 
