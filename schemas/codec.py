@@ -88,9 +88,11 @@ class EventCodec:
     def writer_of(self, data: bytes) -> SchemaVersion:
         """The schema version ``data`` was written with (checks marker and fingerprint)."""
         if len(data) < HEADER_SIZE or data[:2] != MARKER:
+            # None of the bytes is echoed: whatever a sender put there may be personal data.
             raise NotSingleObjectError(
                 f"not Avro single-object encoded: expected C3 01 and an 8-byte fingerprint, "
-                f"got {len(data)} bytes starting {data[:HEADER_SIZE].hex(' ') or '(empty)'}"
+                f"got {len(data)} bytes"
+                + (", not starting C3 01" if len(data) >= 2 and data[:2] != MARKER else "")
             )
         fp = data[2:HEADER_SIZE]
         writer = self.registry.by_fingerprint(fp)

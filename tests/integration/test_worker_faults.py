@@ -60,7 +60,7 @@ def test_oversized_extreme_and_null_records_are_dead_lettered_and_the_worker_goe
         (
             "NotSingleObjectError",
             "not Avro single-object encoded: expected C3 01 and an 8-byte fingerprint, got "
-            f"1000000 bytes starting {noise[:10].hex(' ')}",
+            "1000000 bytes, not starting C3 01",
         ),
         ("InvalidRecordError", "date_of_birth: 9990-01-01 is before 1900 or after observed_at"),
         ("InvalidRecordError", "observed_at: 1969-07-20T20:17:00+00:00 is outside 1990-2199"),

@@ -60,7 +60,7 @@ PAST = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
             CHILD.encode(),
             "NotSingleObjectError",
             "not Avro single-object encoded: expected C3 01 and an 8-byte fingerprint, "
-            "got 8 bytes starting 6e 6f 74 20 61 76 72 6f",
+            "got 8 bytes, not starting C3 01",
         ),
         (
             OBSERVATIONS.encode({**SCHOOL, "indicator": "movement.teleported"}),
