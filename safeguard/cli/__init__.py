@@ -19,6 +19,7 @@ safeguard demo [--once]                  everything, fed a generated scenario (d
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -59,4 +60,7 @@ def main_options(
 
 
 def main() -> None:
+    # Whatever the project's processes create (state, logs, keys, the broker's data) is for
+    # their own account only.
+    os.umask(0o077)
     app()

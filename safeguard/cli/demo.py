@@ -28,7 +28,7 @@ from safeguard import infra
 from safeguard.cli.common import friendly_errors, stop
 from safeguard.cli.demo_scenario import DemoError, publish_scenario
 from safeguard.kernel.errors import EXIT_FAULT
-from safeguard.kernel.settings import Settings, load_settings
+from safeguard.kernel.settings import Settings, load_settings, service_environment
 from safeguard.kernel.topics import ensure_topics
 from schemas.catalogue import LEVELS
 
@@ -139,7 +139,9 @@ def _start(
     stack.callback(log.close)
     proc = subprocess.Popen(  # noqa: S603 - the project's own command
         [sys.executable, "-m", "safeguard", *args],
-        env={**os.environ, **env},
+        # Each part gets only the secrets it needs: the worker neither the partnership key nor
+        # the session secret, the dashboard no partnership key.
+        env=service_environment(args[0], {**os.environ, **env}),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -30,7 +30,7 @@ from kafka.errors import GroupIdNotFoundError, KafkaError
 
 from safeguard.cli.common import stop
 from safeguard.kernel.errors import SafeguardError, ServiceUnavailableError
-from safeguard.kernel.settings import Settings, env_name, load_settings
+from safeguard.kernel.settings import Settings, env_name, load_settings, service_environment
 from safeguard.kernel.topics import ensure_topics, topic_fields, topic_specs
 from schemas.codec import EventCodec
 
@@ -126,7 +126,7 @@ def run(
     with logfile.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "safeguard", "worker", "-l", "info"],
-            env={**os.environ, **shadow.env},
+            env=service_environment("worker", {**os.environ, **shadow.env}),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

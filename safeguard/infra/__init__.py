@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from safeguard.infra import kafka, postgres
+from safeguard.infra import kafka, postgres, process
 from safeguard.kernel.errors import ServiceUnavailableError
 from safeguard.kernel.settings import Settings
 
@@ -28,6 +28,8 @@ class ServiceStatus:
 
 def up(settings: Settings) -> list[ServiceStatus]:
     """Start (or reuse) Kafka and PostgreSQL; return their status once both answer."""
+    if settings.kafka_managed or settings.postgres_managed:
+        process.private_folder(settings.data_dir.resolve())
     if settings.kafka_managed:
         broker = kafka.KafkaBroker(settings)
         started = broker.start()

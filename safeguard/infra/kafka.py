@@ -12,7 +12,6 @@ import base64
 import contextlib
 import hashlib
 import logging
-import os
 import shutil
 import time
 import uuid
@@ -23,10 +22,12 @@ from pathlib import Path
 from safeguard.infra.process import (
     PidFile,
     ensure_port_free,
+    private_folder,
     require_tool,
     run_checked,
     spawn,
     tail,
+    write_private,
 )
 from safeguard.kernel.errors import InfraError, ServiceTimeoutError, ServiceUnavailableError
 from safeguard.kernel.settings import Settings
@@ -92,8 +93,9 @@ class KafkaBroker:
 
     def write_config(self) -> None:
         s = self.settings
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
+        private_folder(self.home).chmod(0o700)  # the broker's logs hold every event
+        write_private(
+            self.config_path,
             "\n".join(
                 [
                     "process.roles=broker,controller",
@@ -117,9 +119,10 @@ class KafkaBroker:
                     "auto.create.topics.enable=false",
                     "",
                 ]
-            )
+            ),
         )
-        (self.home / "log4j2.properties").write_text(
+        write_private(
+            self.home / "log4j2.properties",
             "\n".join(
                 [
                     "status = warn",
@@ -136,7 +139,7 @@ class KafkaBroker:
                     "logger.state.level = WARN",
                     "",
                 ]
-            )
+            ),
         )
 
     def format_storage(self) -> bool:
@@ -188,7 +191,6 @@ class KafkaBroker:
         pid = spawn(
             [*self._java(), "kafka.Kafka", self.config_path],
             self.home / "broker.stdout",
-            env=dict(os.environ),
         )
         self.pidfile.write(pid)
         try:

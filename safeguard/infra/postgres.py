@@ -9,7 +9,6 @@ through its own ``postmaster.pid``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import pwd
@@ -19,7 +18,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from safeguard.infra.process import ensure_port_free, require_tool, run_checked, tail
+from safeguard.infra.process import (
+    ensure_port_free,
+    minimal_env,
+    private_folder,
+    require_tool,
+    run_checked,
+    tail,
+    write_private,
+)
 from safeguard.kernel.errors import InfraError, ServiceUnavailableError
 from safeguard.kernel.settings import Settings
 
@@ -43,7 +50,7 @@ class PostgresCluster:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.home = _reachable_home(settings.data_dir.resolve() / "postgres", self._os_user())
+        self.home = _reachable_home(settings.data_dir.resolve(), self._os_user())
         self.pgdata = self.home / "cluster"
         self.log_path = self.home / "postgres.log"
         self.socket_dir = self.home / "run"
@@ -68,6 +75,10 @@ class PostgresCluster:
     def _as_owner(self) -> dict[str, Any]:
         user = self._os_user()
         return {} if user is None else {"user": user, "group": _group_of(user), "extra_groups": []}
+
+    def _owner_uid(self) -> int | None:
+        user = self._os_user()
+        return None if user is None else pwd.getpwnam(user).pw_uid
 
     def _chown(self, path: Path) -> None:
         user = self._os_user()
@@ -120,8 +131,9 @@ class PostgresCluster:
         """Create the cluster once; True if created now."""
         if (self.pgdata / "PG_VERSION").exists():
             return False
+        owner = self._owner_uid()
         for folder in (self.home, self.socket_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder, owner)
             self._chown(folder)
         with tempfile.NamedTemporaryFile("w", dir=self.home, delete=False) as pw:
             pw.write(self.settings.postgres_password.get_secret_value() + "\n")
@@ -147,25 +159,27 @@ class PostgresCluster:
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        with (self.pgdata / "postgresql.conf").open("a") as conf:
-            conf.write("\ninclude_if_exists = 'safeguard.conf'\n")
+        write_private(
+            self.pgdata / "postgresql.conf", "\ninclude_if_exists = 'safeguard.conf'\n", append=True
+        )
         return True
 
     def configure(self) -> None:
         """Write the settings that may change between starts (port, socket folder)."""
         conf = self.pgdata / "safeguard.conf"
-        conf.write_text(
+        write_private(
+            conf,
             "listen_addresses = '127.0.0.1'\n"
             f"port = {self.settings.postgres_port}\n"
             f"unix_socket_directories = '{self.socket_dir}'\n"
             "max_connections = 200\n"
-            "fsync = on\n"
+            "fsync = on\n",
         )
         self._chown(conf)
 
     def create_database(self, bindir: Path) -> None:
         s = self.settings
-        env = {**os.environ, "PGPASSWORD": s.postgres_password.get_secret_value()}
+        env = minimal_env({"PGPASSWORD": s.postgres_password.get_secret_value()})
         common = ["-h", "127.0.0.1", "-p", str(s.postgres_port), "-U", s.postgres_user]
         exists = run_checked(
             [
@@ -223,27 +237,35 @@ def _sql_literal(value: str) -> str:
     return value
 
 
-def _reachable_home(preferred: Path, os_user: str | None) -> Path:
-    """``preferred``, unless ``os_user`` cannot reach it (e.g. a clone under /root).
+def _reachable_home(data_dir: Path, os_user: str | None) -> Path:
+    """``data_dir/postgres``, unless ``os_user`` cannot reach it (e.g. a clone under /root).
 
     PostgreSQL must traverse every folder above its data directory. When it cannot, the cluster
-    lives under /var/tmp in a folder named after the preferred path, so each checkout keeps its own.
+    lives in a folder of its own under /var/tmp, made by ``mkdtemp`` (a name no one can guess
+    beforehand, mode 0700) and given to ``os_user``; ``data_dir/postgres.location`` remembers
+    it. A remembered folder is used again only if it is still a real folder owned by
+    ``os_user``: a link or a folder someone else made is refused, never followed.
     """
-    if os_user is None or _traversable_by(preferred.parent, os_user):
+    preferred = data_dir / "postgres"
+    if os_user is None or _traversable_by(data_dir, os_user):
         return preferred
-    digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:12]
-    fallback = Path("/var/tmp") / f"safeguard-postgres-{digest}"  # noqa: S108 - fixed, per checkout
-    log.info(
-        "%s is not reachable by OS user %s; the PostgreSQL cluster lives in %s",
-        preferred,
-        os_user,
-        fallback,
-    )
-    return fallback
+    owner = pwd.getpwnam(os_user).pw_uid
+    pointer = data_dir / "postgres.location"
+    if pointer.is_file() and not pointer.is_symlink():
+        home = Path(pointer.read_text().strip())
+        return private_folder(home, owner)
+    home = Path(tempfile.mkdtemp(prefix="safeguard-postgres-", dir="/var/tmp"))
+    os.chown(home, owner, _group_of(os_user))
+    write_private(pointer, f"{home}\n")
+    log.info("%s is not reachable by OS user %s; the cluster lives in %s", data_dir, os_user, home)
+    return home
 
 
 def _traversable_by(folder: Path, user: str) -> bool:
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
+    # Others may pass through the data folder (its folders inside are 0700): PostgreSQL, run
+    # as another account, must reach its own.
+    folder.chmod(0o711)
     entry = pwd.getpwnam(user)
     result = subprocess.run(  # noqa: S603 - fixed argv
         ["/usr/bin/test", "-x", str(folder)],

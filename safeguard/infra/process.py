@@ -7,10 +7,12 @@ line still names the service's marker (so a recycled pid is never signalled).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Sequence
@@ -60,15 +62,100 @@ def tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text[-lines:])
 
 
+#: What a child process of the launcher may inherit: where programs are, the locale, the time
+#: zone, the home and temporary folders, Java, and a proxy for Maven. Never a setting: the
+#: pseudonym key, the linkage key, the session secret and passwords stay with the launcher.
+INHERITED = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "HOME",
+    "TMPDIR",
+    "JAVA_HOME",
+    "MAVEN_OPTS",
+    "MAVEN_ARGS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+
+
+def minimal_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a launched program gets: ``INHERITED`` from ours, and ``extra``."""
+    env = {name: value for name in INHERITED if (value := os.environ.get(name)) is not None}
+    return {**env, **(extra or {})}
+
+
+def private_folder(path: Path, owner: int | None = None) -> Path:
+    """``path`` as a folder only its owner can enter, created (with its missing parents) mode
+    0700; ``InfraError`` when it, a folder made for it, or the folder they are made in is a
+    symbolic link, or when it belongs to another account than this one (or ``owner``).
+
+    The launcher may run as root: it never follows a link in its data folders, and never uses
+    a folder another account prepared for it.
+    """
+    missing = []
+    at = path
+    while not at.exists() and not at.is_symlink():
+        missing.append(at)
+        at = at.parent
+    if missing and at.is_symlink():  # the folder the missing ones would be made in
+        _check_own(at, owner)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile: checked below like any other
+            folder.mkdir(mode=0o700)
+    for folder in [*missing, path]:
+        _check_own(folder, owner)
+    return path
+
+
+def _check_own(folder: Path, owner: int | None) -> None:
+    info = folder.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise InfraError(
+            f"{folder} is a symbolic link: the launcher does not follow links in its data "
+            "folders; remove it, or set SAFEGUARD_DATA_DIR to a real folder"
+        )
+    if not stat.S_ISDIR(info.st_mode):
+        raise InfraError(f"{folder} is not a folder; remove it")
+    if info.st_uid not in {os.geteuid(), owner}:
+        raise InfraError(
+            f"{folder} belongs to another account (uid {info.st_uid}): the launcher does not use "
+            "folders others prepared; remove it, or set SAFEGUARD_DATA_DIR elsewhere"
+        )
+
+
+def write_private(path: Path, text: str, *, append: bool = False) -> None:
+    """Write ``text`` to ``path`` (mode 0600 when created), never through a symbolic link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InfraError(
+                f"{path} is a symbolic link: the launcher does not write through links; remove it"
+            ) from None
+        raise
+    with os.fdopen(fd, "a" if append else "w") as handle:
+        handle.write(text)
+
+
 def run_checked(
     argv: Sequence[str | Path], what: str, *, env: dict[str, str] | None = None, **kwargs: object
 ) -> str:
-    """Run a short command; on failure raise ``InfraError`` with its own output."""
+    """Run a short command (with ``minimal_env`` unless ``env`` is given); on failure raise
+    ``InfraError`` with its own output."""
     result = subprocess.run(  # noqa: S603 - argv is built by the launcher, never from input
         [str(a) for a in argv],
         capture_output=True,
         text=True,
-        env=env,
+        env=env if env is not None else minimal_env(),
         check=False,
         **kwargs,  # type: ignore[call-overload]  # passes user/cwd through to subprocess
     )
@@ -132,7 +219,8 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 
 def spawn(argv: Sequence[str | Path], log: Path, *, env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` in its own session with output appended to ``log``; return its pid."""
+    """Start ``argv`` in its own session with output appended to ``log`` (with ``minimal_env``
+    unless ``env`` is given); return its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(  # noqa: S603 - argv is built by the launcher, never from input
@@ -141,6 +229,6 @@ def spawn(argv: Sequence[str | Path], log: Path, *, env: dict[str, str] | None =
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env=env,
+            env=env if env is not None else minimal_env(),
         )
     return proc.pid

@@ -9,6 +9,7 @@ starts nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -335,3 +336,22 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid setting: {problems}") from exc
+
+
+#: Settings that are secrets, and the services that need each: a process the project starts
+#: gets a secret only if it needs it (the worker needs none of them).
+SECRETS = {
+    "pseudonym_key": ("intake", "import"),
+    "pseudonym_key_file": ("intake", "import"),
+    "linkage_key": ("import",),
+    "linkage_key_file": ("import",),
+    "dashboard_secret": ("dashboard",),
+    "postgres_password": ("alert-store", "intake", "dashboard"),
+    "database_url": ("alert-store", "intake", "dashboard"),
+}
+
+
+def service_environment(service: str, env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without the secrets ``service`` does not need (``SECRETS``)."""
+    withheld = {env_name(name) for name, needed in SECRETS.items() if service not in needed}
+    return {name: value for name, value in env.items() if name not in withheld}

@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from safeguard.infra.process import PidFile, ensure_port_free, require_tool
-from safeguard.kernel.errors import MissingToolError, PortInUseError
+from safeguard.infra.process import (
+    PidFile,
+    ensure_port_free,
+    minimal_env,
+    private_folder,
+    require_tool,
+    write_private,
+)
+from safeguard.kernel.errors import InfraError, MissingToolError, PortInUseError
 
 
 def test_missing_tool_names_the_debian_package() -> None:
@@ -60,3 +67,43 @@ def test_pid_file_stops_exactly_its_own_process(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_private_folder_is_made_0700_with_its_parents(tmp_path: Path) -> None:
+    folder = private_folder(tmp_path / "a" / "b")
+    assert [(p.stat().st_mode & 0o777) for p in (tmp_path / "a", folder)] == [0o700, 0o700]
+
+
+def test_a_planted_link_is_refused_never_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "data").symlink_to(elsewhere)
+    with pytest.raises(InfraError, match=r"data is a symbolic link: the launcher does not follow"):
+        private_folder(tmp_path / "data" / "kafka")
+    assert list(elsewhere.iterdir()) == []
+    target = tmp_path / "target"
+    target.write_text("root's own")
+    (tmp_path / "conf").symlink_to(target)
+    with pytest.raises(InfraError, match="conf is a symbolic link: the launcher does not write"):
+        write_private(tmp_path / "conf", "planted")
+    assert target.read_text() == "root's own"
+
+
+def test_a_folder_another_account_made_is_refused(tmp_path: Path) -> None:
+    foreign, uid = tmp_path / "postgres", 65534  # nobody
+    foreign.mkdir()
+    if os.geteuid() == 0:
+        os.chown(foreign, uid, uid)
+    else:  # only root can give a folder away: take one root made
+        foreign, uid = Path("/var"), 0
+    with pytest.raises(InfraError, match=rf"belongs to another account \(uid {uid}\)"):
+        private_folder(foreign)
+
+
+def test_a_launched_program_inherits_no_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFEGUARD_PSEUDONYM_KEY", "k" * 40)
+    monkeypatch.setenv("SAFEGUARD_DASHBOARD_SECRET", "s" * 40)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    env = minimal_env({"PGPASSWORD": "p"})
+    assert env["PATH"] == "/usr/bin:/bin" and env["PGPASSWORD"] == "p"
+    assert not [name for name in env if name.startswith("SAFEGUARD_")]

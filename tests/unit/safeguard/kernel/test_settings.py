@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from safeguard.kernel.errors import ConfigError
-from safeguard.kernel.settings import Settings, load_settings
+from safeguard.kernel.settings import Settings, load_settings, service_environment
 
 
 def test_defaults_point_at_the_local_services() -> None:
@@ -64,3 +64,29 @@ def test_bad_setting_names_the_variable_and_value(
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert str(info.value) == f"invalid setting: {message}"
+
+
+def test_each_service_gets_only_the_secrets_it_needs() -> None:
+    env = {
+        "SAFEGUARD_PSEUDONYM_KEY_FILE": "/k",
+        "SAFEGUARD_DASHBOARD_SECRET": "s",
+        "SAFEGUARD_POSTGRES_PASSWORD": "p",
+        "SAFEGUARD_TOPIC_PARTITIONS": "4",
+        "PATH": "/usr/bin",
+    }
+    kept = {s: sorted(service_environment(s, env)) for s in ("worker", "intake", "dashboard")}
+    assert kept == {
+        "worker": ["PATH", "SAFEGUARD_TOPIC_PARTITIONS"],
+        "intake": [
+            "PATH",
+            "SAFEGUARD_POSTGRES_PASSWORD",
+            "SAFEGUARD_PSEUDONYM_KEY_FILE",
+            "SAFEGUARD_TOPIC_PARTITIONS",
+        ],
+        "dashboard": [
+            "PATH",
+            "SAFEGUARD_DASHBOARD_SECRET",
+            "SAFEGUARD_POSTGRES_PASSWORD",
+            "SAFEGUARD_TOPIC_PARTITIONS",
+        ],
+    }

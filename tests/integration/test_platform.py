@@ -1,0 +1,103 @@
+"""The platform the launcher starts: no secret in its processes' environment, data for their
+own account only, and no planted link followed. Each test starts services of its own (own
+ports, empty data folder) with the project's launcher."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from safeguard.infra.kafka import KafkaBroker
+from safeguard.infra.postgres import PostgresCluster
+from safeguard.kernel.settings import Settings
+
+from .conftest import free_port, start_broker
+from .helpers import safeguard
+
+SECRETS = {
+    "SAFEGUARD_PSEUDONYM_KEY": "partnership-key-that-must-stay-home-0123456789",
+    "SAFEGUARD_DASHBOARD_SECRET": "session-secret-that-must-stay-home-0123456789",
+}
+
+
+@pytest.fixture
+def own(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of services of this test's own."""
+    mine = Settings(
+        kafka_bootstrap=None,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        database_url=None,
+        postgres_port=free_port(),
+        data_dir=tmp_path / "data",
+        cache_dir=settings.cache_dir.resolve(),
+    )
+    yield mine
+    pointer = mine.data_dir / "postgres.location"
+    if pointer.is_file():  # the cluster lived outside the data folder: remove it too
+        shutil.rmtree(pointer.read_text().strip(), ignore_errors=True)
+
+
+def environ(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/environ").read_bytes()
+
+
+def test_the_broker_and_database_inherit_no_secret_and_keep_their_data_private(
+    own: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    broker, cluster = KafkaBroker(own), PostgresCluster(own)
+    start_broker(broker)
+    try:
+        cluster.start()
+        try:
+            pids = {"kafka": broker.pid(), "postgres": cluster.pid()}
+            assert all(pids.values())
+            for pid in pids.values():
+                assert pid is not None
+                held = environ(pid)
+                assert not [v for v in SECRETS.values() if v.encode() in held]
+                assert b"SAFEGUARD_" not in held
+        finally:
+            cluster.stop()
+    finally:
+        broker.stop()
+    # The broker's data (every event) and the cluster are for their own account only.
+    assert stat.S_IMODE(broker.home.stat().st_mode) == 0o700
+    assert stat.S_IMODE(cluster.pgdata.stat().st_mode) == 0o700
+    if os.geteuid() == 0 and cluster.home != own.data_dir / "postgres":
+        # Not reachable by the postgres account: a folder no one could guess or prepare.
+        assert cluster.home.parent == Path("/var/tmp")  # noqa: S108 - what is checked
+        assert cluster.home.name.startswith("safeguard-postgres-") and len(cluster.home.name) > 24
+        assert cluster.home.stat().st_uid == PostgresCluster(own)._owner_uid()
+
+
+def test_a_planted_link_makes_infra_up_refuse_with_a_clear_error(
+    own: Settings, tmp_path: Path
+) -> None:
+    target = tmp_path / "a-root-owned-file"
+    target.write_text("not to be touched")
+    own.data_dir.mkdir()
+    (own.data_dir / "kafka").symlink_to(tmp_path / "elsewhere")
+    env = {
+        **os.environ,
+        "SAFEGUARD_DATA_DIR": str(own.data_dir),
+        "SAFEGUARD_KAFKA_PORT": str(own.kafka_port),
+        "SAFEGUARD_KAFKA_CONTROLLER_PORT": str(own.kafka_controller_port),
+        "SAFEGUARD_POSTGRES_PORT": str(own.postgres_port),
+        "SAFEGUARD_CACHE_DIR": str(own.cache_dir),
+    }
+    env.pop("SAFEGUARD_KAFKA_BOOTSTRAP", None)
+    env.pop("SAFEGUARD_DATABASE_URL", None)
+    done = subprocess.run(safeguard("infra", "up"), env=env, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert f"{own.data_dir / 'kafka'} is a symbolic link" in " ".join(done.stderr.split())
+    assert not (tmp_path / "elsewhere").exists()
+    assert target.read_text() == "not to be touched"
