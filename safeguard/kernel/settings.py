@@ -9,6 +9,7 @@ starts nothing.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -329,10 +330,19 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
+#: A folder of secret files named after their settings (``SAFEGUARD_DATABASE_URL``...), as
+#: Docker and Kubernetes mount secrets: a file there sets its setting unless the environment does.
+SECRETS_DIR = f"{ENV_PREFIX}SECRETS_DIR"
+
+
 def load_settings() -> Settings:
-    """Read the settings; a validation failure becomes a ``ConfigError`` naming the variable."""
+    """Read the settings (from the environment, then from files in ``SAFEGUARD_SECRETS_DIR``);
+    a validation failure becomes a ``ConfigError`` naming the variable."""
+    secrets = os.environ.get(SECRETS_DIR)
+    if secrets and not Path(secrets).is_dir():
+        raise ConfigError(f"{SECRETS_DIR}={secrets}: not a folder")
     try:
-        return Settings()
+        return Settings(_secrets_dir=secrets or None)  # type: ignore[call-arg]  # pydantic-settings init option
     except ValidationError as exc:
         problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid setting: {problems}") from exc

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from safeguard.kernel.errors import ConfigError
@@ -90,3 +92,19 @@ def test_each_service_gets_only_the_secrets_it_needs() -> None:
             "SAFEGUARD_TOPIC_PARTITIONS",
         ],
     }
+
+
+def test_secrets_come_from_files_named_after_their_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "SAFEGUARD_DATABASE_URL").write_text("postgresql://app:from-file@db:5432/sg\n")
+    (tmp_path / "SAFEGUARD_DASHBOARD_SECRET").write_text("d" * 40)
+    monkeypatch.setenv("SAFEGUARD_SECRETS_DIR", str(tmp_path))
+    monkeypatch.delenv("SAFEGUARD_DATABASE_URL", raising=False)
+    s = load_settings()
+    assert s.dsn == "postgresql://app:from-file@db:5432/sg"
+    assert s.dashboard_secret is not None and s.dashboard_secret.get_secret_value() == "d" * 40
+    assert s.dsn_redacted == "postgresql://app:***@db:5432/sg"
+    monkeypatch.setenv("SAFEGUARD_SECRETS_DIR", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match=r"SAFEGUARD_SECRETS_DIR=.*missing: not a folder"):
+        load_settings()
