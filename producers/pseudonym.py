@@ -53,7 +53,14 @@ def normalise_upn(value: str) -> str:
         raise InvalidRecordError(
             "identifier: a UPN is a letter, 11 digits and a digit or letter", field="identifier"
         )
-    if upn[0] != upn_check_letter(upn[1:]):
+    try:
+        expected = upn_check_letter(upn[1:])
+    except (ValueError, ValidationError):  # a letter no UPN has in its last place
+        raise InvalidRecordError(
+            "identifier: not a UPN (its last character is not one a UPN can end with)",
+            field="identifier",
+        ) from None
+    if upn[0] != expected:
         raise InvalidRecordError("identifier: the UPN's check letter is wrong", field="identifier")
     return upn
 

@@ -31,6 +31,12 @@ def test_valid_identifiers_normalise(namespace: str, value: str, normalised: str
         ("nhs", "94347659AB", "identifier: an NHS number has 10 digits"),
         ("upn", "A801200005001", "identifier: the UPN's check letter is wrong"),
         ("upn", "E66012341200", "identifier: a UPN is a letter, 11 digits and a digit or letter"),
+        # A last letter no UPN has: refused as a bad row, never an error of the whole import.
+        (
+            "upn",
+            "A12345678901I",
+            "identifier: not a UPN (its last character is not one a UPN can end with)",
+        ),
         ("police", "   ", "identifier: is empty"),
         (
             "Police Ref",
