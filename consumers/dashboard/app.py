@@ -147,6 +147,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
+        username = request.session.get("user")
+        if username:
+            async with request.app.state.pool.acquire() as conn:
+                user = await get_user(conn, username)
+                if user is not None:
+                    await audit(conn, user, "logout", None)
         request.session.clear()
         return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
 
@@ -159,6 +165,9 @@ def create_app(settings: Settings) -> FastAPI:
         async with request.app.state.pool.acquire() as conn:
             alerts = await open_alerts(conn, user, level, kind)
             finished = await finished_alerts(conn, user)
+            await audit(
+                conn, user, "list_viewed", None, f"{len(alerts)} open, {len(finished)} finished"
+            )
         return TEMPLATES.TemplateResponse(
             request,
             "list.html",
@@ -177,6 +186,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/events")
     async def events(request: Request, user: Current, since: str | None = None) -> Response:
         cursor = _parse_time(since) or dt.datetime.now(dt.UTC)
+        async with request.app.state.pool.acquire() as conn:
+            await audit(conn, user, "feed_opened", None)
 
         async def stream() -> AsyncIterator[str]:
             nonlocal cursor
@@ -195,6 +206,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     async def visible(conn: asyncpg.Connection, user: User, alert_id: str) -> asyncpg.Record:
         alert = await conn.fetchrow("SELECT * FROM alerts WHERE alert_id = $1", alert_id)
+        if alert is not None and not may_see(user, alert):
+            # Audited, and answered as for an alert that does not exist: nothing is revealed.
+            await audit(conn, user, "refused", alert_id, "another area's alert")
         if alert is None or not may_see(user, alert):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
         return alert
@@ -254,24 +268,26 @@ def create_app(settings: Settings) -> FastAPI:
         new_status = {"acknowledge": "acknowledged", "assign": "assigned", "close": "closed"}[
             action
         ]
-        async with request.app.state.pool.acquire() as conn, conn.transaction():
+        async with request.app.state.pool.acquire() as conn:
+            # Outside the transaction: a refused request is audited even though nothing changes.
             alert = await visible(conn, user, alert_id)
-            await conn.execute(
-                "UPDATE alerts SET status = $2, assignee = COALESCE($3, assignee),"
-                " closed_reason = COALESCE($4, closed_reason),"
-                " closure_outcome = COALESCE($5, closure_outcome),"
-                " closed_by = CASE WHEN $2 = 'closed' THEN $6 ELSE closed_by END,"
-                " closed_at = CASE WHEN $2 = 'closed' THEN now() ELSE closed_at END,"
-                " updated_at = now() WHERE alert_id = $1",
-                alert_id,
-                new_status,
-                assignee,
-                reason,
-                outcome,
-                user.username,
-            )
-            detail = f"{outcome}: {reason}" if outcome else assignee or reason
-            await audit(conn, user, action, alert_id, detail)
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE alerts SET status = $2, assignee = COALESCE($3, assignee),"
+                    " closed_reason = COALESCE($4, closed_reason),"
+                    " closure_outcome = COALESCE($5, closure_outcome),"
+                    " closed_by = CASE WHEN $2 = 'closed' THEN $6 ELSE closed_by END,"
+                    " closed_at = CASE WHEN $2 = 'closed' THEN now() ELSE closed_at END,"
+                    " updated_at = now() WHERE alert_id = $1",
+                    alert_id,
+                    new_status,
+                    assignee,
+                    reason,
+                    outcome,
+                    user.username,
+                )
+                detail = f"{outcome}: {reason}" if outcome else assignee or reason
+                await audit(conn, user, action, alert_id, detail)
         await request.app.state.producer.send_and_wait(
             settings.topic_alert_actions,
             key=alert["child_ref"].encode(),

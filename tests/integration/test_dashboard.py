@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -105,6 +106,39 @@ def test_a_practitioner_sees_only_their_local_authority(world: dict[str, Any]) -
     assert client.get(f"/alerts/{world['ids']['swansea']}").status_code == 404
     admin = login(world, "admin").get("/").text
     assert world["ids"]["cardiff"] in admin and world["ids"]["swansea"] in admin
+
+
+def test_lists_feeds_refusals_and_sign_outs_are_audited(world: dict[str, Any]) -> None:
+    client = login(world, "cardiff")
+    name, other = world["names"]["cardiff"], world["ids"]["swansea"]
+
+    def status() -> str:
+        query = "SELECT status FROM alerts WHERE alert_id = $1"
+        return str(db(world["dsn"], lambda c: c.fetchval(query, other)))
+
+    before = status()
+    client.get("/")
+    with client.stream("GET", "/events") as feed:  # the live feed: its first line is enough
+        assert next(feed.iter_lines()) == "retry: 3000"
+    assert client.post(f"/alerts/{other}/acknowledge").status_code == 404  # another area's
+    assert client.get(f"/alerts/{other}").status_code == 404
+    client.post("/logout", follow_redirects=False)
+    rows = db(
+        world["dsn"],
+        lambda c: c.fetch(
+            "SELECT action, alert_id, detail FROM audit WHERE username = $1 ORDER BY id", name
+        ),
+    )
+    actions = [(r["action"], r["alert_id"]) for r in rows]
+    assert actions[0][0] == "login" and actions[1] == ("list_viewed", None)
+    assert actions[2:] == [
+        ("feed_opened", None),
+        ("refused", other),
+        ("refused", other),
+        ("logout", None),
+    ]
+    assert re.fullmatch(r"\d+ open, \d+ finished", rows[1]["detail"])
+    assert status() == before  # refused: nothing of the other area's alert changed
 
 
 def test_the_alert_page_explains_and_every_view_is_audited(world: dict[str, Any]) -> None:
