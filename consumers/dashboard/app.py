@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import json
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +50,10 @@ from schemas.codec import EventCodec
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATIC = Path(__file__).parent / "static"
+
+
+#: Live lists one user may have open at once: each polls the database every second.
+MAX_FEEDS = 4
 
 
 class LoginRequired(Exception):
@@ -110,6 +115,8 @@ def create_app(settings: Settings) -> FastAPI:
         return TEMPLATES.TemplateResponse(request, "login.html", {"error": None})
 
     throttle = Throttle()
+    feeds: Counter[str] = Counter()
+    """Live lists open now, per user."""
 
     def refused(
         request: Request, error: str, code: int, headers: dict[str, str] | None = None
@@ -186,19 +193,31 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/events")
     async def events(request: Request, user: Current, since: str | None = None) -> Response:
         cursor = _parse_time(since) or dt.datetime.now(dt.UTC)
+        if feeds[user.username] >= MAX_FEEDS:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"at most {MAX_FEEDS} live lists per user at once: close one",
+            )
         async with request.app.state.pool.acquire() as conn:
             await audit(conn, user, "feed_opened", None)
 
         async def stream() -> AsyncIterator[str]:
             nonlocal cursor
-            yield "retry: 3000\n\n"
-            while not await request.is_disconnected():
-                async with request.app.state.pool.acquire() as conn:
-                    changed = await open_alerts(conn, user, since=cursor)
-                if changed:
-                    cursor = max(_parse_time(a["updated_at"]) or cursor for a in changed)
-                    yield f"data: {json.dumps(changed)}\n\n"
-                await asyncio.sleep(1)
+            feeds[user.username] += 1
+            try:
+                yield "retry: 3000\n\n"
+                while not await request.is_disconnected():
+                    async with request.app.state.pool.acquire() as conn:
+                        # A user removed meanwhile gets nothing more.
+                        if await get_user(conn, user.username) is None:
+                            return
+                        changed = await open_alerts(conn, user, since=cursor)
+                    if changed:
+                        cursor = max(_parse_time(a["updated_at"]) or cursor for a in changed)
+                        yield f"data: {json.dumps(changed)}\n\n"
+                    await asyncio.sleep(1)
+            finally:
+                feeds[user.username] -= 1
 
         return StreamingResponse(
             stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}

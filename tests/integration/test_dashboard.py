@@ -6,20 +6,24 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from consumers.alert_store import store_alert
-from consumers.dashboard.app import create_app
+from consumers.dashboard.app import MAX_FEEDS, create_app
 from consumers.users import add_user
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.web import CSP
 from schemas.codec import EventCodec
 
-from .helpers import TopicReader, db, wait_for
+from .conftest import free_port
+from .helpers import TopicReader, background, db, safeguard, wait_for
 
 PASSWORD = "correct horse battery"  # noqa: S105 - a test user's password
 T0 = dt.datetime(2026, 10, 5, 8, 45, tzinfo=dt.UTC)
@@ -300,3 +304,39 @@ def test_failed_logins_are_audited_and_the_sixth_is_refused_even_with_the_right_
     ]
     # Another account from the same address is not locked out by this one.
     login(world, "cardiff")
+
+
+def test_one_user_may_hold_only_a_few_live_lists_at_once(
+    world: dict[str, Any], kafka_servers: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = {"SAFEGUARD_KAFKA_BOOTSTRAP": kafka_servers, "SAFEGUARD_DATABASE_URL": world["dsn"]}
+    log = tmp_path / "dashboard.log"
+    base = f"http://127.0.0.1:{port}"
+    with (
+        background(safeguard("dashboard", "--port", str(port)), env, log),
+        httpx.Client(base_url=base, timeout=10) as client,
+        ExitStack() as open_feeds,
+    ):
+        wait_for(lambda: _answers(f"{base}/login"), 60, "the dashboard", log)
+        signed_in = client.post(
+            "/login", data={"username": world["names"]["swansea"], "password": PASSWORD}
+        )
+        assert signed_in.status_code == 303
+        lines = []  # each feed's line reader, kept: dropped, it would close its feed
+        for _ in range(MAX_FEEDS):
+            feed = open_feeds.enter_context(client.stream("GET", "/events"))
+            lines.append(feed.iter_lines())
+            assert next(lines[-1]) == "retry: 3000"
+        refused = client.get("/events")
+        assert refused.status_code == 429
+        assert refused.json() == {
+            "detail": f"at most {MAX_FEEDS} live lists per user at once: close one"
+        }
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
