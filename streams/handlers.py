@@ -331,14 +331,16 @@ def handle_departure(message: Any, effects: Effects) -> None:
     )
 
 
-VERSION_KEY = b"~version"
-
-
 def handle_link(message: Any, effects: Effects) -> None:
     """An agency's statement that two references are the same child, or its withdrawal: the
-    graph changes, and every reference whose group changed is told its group (both agents)."""
+    graph changes, and every reference whose group changed is told its group (both agents).
+
+    The groups' version is the link's offset (plus one) on its one-partition topic: it goes up
+    with every link, and a link handled again after a crash tells the same version, so the
+    references' views are the same whatever the faults.
+    """
     link = decode.link(message.key, message.value)
-    version = (effects.read(identity_graph, VERSION_KEY) or 0) + 1
+    version = message.offset + 1
 
     def read(ref: str) -> identity.Node:
         return identity.Node.from_json(effects.read(identity_graph, ref.encode()))
@@ -350,15 +352,13 @@ def handle_link(message: Any, effects: Effects) -> None:
         effects.send(education_signals, group.ref.encode(), signal)
     for ref, node in change.nodes.items():
         effects.write(identity_graph, ref.encode(), node.to_json())
-    if change.groups:
-        effects.write(identity_graph, VERSION_KEY, version)
     log.info(
         "identity link %s (%s, %s): %d references told their group (version %d)",
         link["event_id"],
         "withdrawn" if link["withdrawn"] else "stated",
         link["basis"],
         len(change.groups),
-        version if change.groups else version - 1,
+        version,
     )
 
 

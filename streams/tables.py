@@ -67,9 +67,8 @@ family_to_departures = app.Table(
     options=dict(ROCKSDB_OPTIONS),
 )
 
-#: child_ref -> the statements linking it to other references (``streams.domain.identity.Node``),
-#: and ``VERSION_KEY`` -> the number of changes to the groups so far. One partition, as its
-#: topic: every link is applied in one order.
+#: child_ref -> the statements linking it to other references (``streams.domain.identity.Node``).
+#: One partition, as its topic: every link is applied in one order.
 identity_graph = app.Table(
     "identity_graph",
     default=None,

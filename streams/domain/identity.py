@@ -86,21 +86,23 @@ def apply_statement(
     A statement is one agency's: another agency's statement of the same pair is kept beside it,
     and a withdrawal takes back only the withdrawing agency's own statements of that pair. Two
     references stay linked while any statement links them. ``version`` is the version the
-    groups are told if they change (the caller's counter, one more than the last).
+    groups are told if they change: it must go up with every statement.
     """
     a, b = link["ref_a"], link["ref_b"]
     agency = link["agency"]
     statement: Statement = (agency["type"], agency["id"], link["event_id"], link["basis"])
     node_a, node_b = read(a), read(b)
-    was_linked = bool(node_a.links.get(b))
+    # Each node holds the pair's statements; after a crash between the two writes only one may
+    # have them, and the other is written again (the groups were told before either write).
+    known = node_a.links.get(b, [])
+    was_linked = bool(known)
     if link["withdrawn"]:
-        kept = [s for s in node_a.links.get(b, []) if s[:2] != statement[:2]]
+        kept = [s for s in known if s[:2] != statement[:2]]
+    elif any(s[:3] == statement[:3] for s in known):
+        kept = known  # the same statement again
     else:
-        known = node_a.links.get(b, [])
-        if any(s[:3] == statement[:3] for s in known):
-            return Change()  # the same statement again: nothing changes
         kept = [*known, statement]
-    if kept == node_a.links.get(b, []):
+    if kept == known and node_b.links.get(a, []) == known:
         return Change()
     for node, other in ((node_a, b), (node_b, a)):
         if kept:

@@ -52,7 +52,7 @@ EXPECTED_COUNTS = {
     "family_departures": 42,
     "observations": 131,
 }
-EXPECTED_DIGEST = "6614c52af65a3219d8791385ce76c2a7d3a9b636c2157db9062add6e173e82ed"
+EXPECTED_DIGEST = "1a1d77b81e2bca6758a5f32aee79ebd1d6bf8349936e4b22d1d0b36fbac35ca2"
 
 
 def scenario_records(folder: Path) -> list[tuple[dt.datetime, str, bytes, bytes]]:

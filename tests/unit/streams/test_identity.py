@@ -375,3 +375,23 @@ def test_an_encoding_of_another_scheme_is_refused(monkeypatch: pytest.MonkeyPatc
     }
     with pytest.raises(InvalidRecordError, match="scheme: only clk-v1 encodings are compared"):
         world.feed("identity_encodings", NHS.encode(), EventCodec("child_encoding").encode(record))
+
+
+def test_a_link_handled_again_after_half_its_writes_completes_them_and_tells_no_one_twice() -> None:
+    statement = {
+        "event_id": "l1",
+        "ref_a": UPN,
+        "ref_b": NHS,
+        "basis": "shared_record",
+        "agency": {"id": "sc1", "type": "social_care"},
+        "withdrawn": False,
+    }
+    nodes: dict[str, Node] = {}
+    first = apply_statement(lambda ref: nodes.get(ref, Node()), 7, statement)
+    assert [g.version for g in first.groups] == [7, 7]
+    nodes[UPN] = first.nodes[UPN]  # killed after the first of the two writes
+    again = apply_statement(lambda ref: nodes.get(ref, Node()), 7, statement)
+    assert again.groups == []  # told before either write: not told again
+    assert again.nodes[NHS].links == {UPN: [("social_care", "sc1", "l1", "shared_record")]}
+    nodes.update(again.nodes)
+    assert not apply_statement(lambda ref: nodes.get(ref, Node()), 7, statement).changed
