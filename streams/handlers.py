@@ -69,12 +69,7 @@ def handle_observation(message: Any, effects: Effects) -> None:
     if topic == settings.topic_concern_signals:
         signal = decode.concern_signal(key, value)
         if signal["type"] == "forward":  # a linked reference's record, sent on to this child
-            topic, value, origin, version = (
-                signal["topic"],
-                signal["value"],
-                signal["origin"],
-                signal["version"],
-            )
+            topic, value, origin, version = forwarded(signal)
             if topic != settings.topic_observations:
                 raise InvalidRecordError("topic: not a topic the concern forwards", field="topic")
     if topic == settings.topic_concern_signals:
@@ -137,6 +132,12 @@ def handle_observation(message: Any, effects: Effects) -> None:
             effects.write(child_to_concern_due, key, step.next_due)
 
 
+def forwarded(signal: dict[str, Any]) -> tuple[str, bytes, str, int]:
+    """A forward signal's record: its topic, value, the reference it was about, and the
+    version of the forwarding reference's view."""
+    return signal["topic"], signal["value"], signal["origin"], signal["version"]
+
+
 def send_on(
     effects: Effects, topic: Any, me: str, version: int, payloads: dict[str, dict[str, Any]]
 ) -> None:
@@ -157,12 +158,7 @@ def handle_registration(message: Any, effects: Effects) -> None:
     if topic == settings.topic_education_signals:
         signal = decode.signal(key, value)
         if signal["type"] == "forward":  # a linked reference's record, sent on to this child
-            topic, value, origin, version = (
-                signal["topic"],
-                signal["value"],
-                signal["origin"],
-                signal["version"],
-            )
+            topic, value, origin, version = forwarded(signal)
             if topic == settings.topic_education_signals:
                 signal = decode.signal(origin.encode(), value)
             elif topic != settings.topic_school_registrations:

@@ -59,6 +59,21 @@ class Evidence:
         """Event ids are unique per agency only: one agency's id never hides another's event."""
         return (self.agency_type, self.agency_id, self.event_id)
 
+    def row(self, origin: str | None = None) -> list[Any]:
+        """The stored form: the fields in declaration order (``origin`` replacing its own)."""
+        return [
+            self.event_id,
+            self.agency_type,
+            self.agency_id,
+            self.indicator,
+            self.group,
+            self.observed_at,
+            self.immediate_risk,
+            self.local_authority,
+            self.origin if origin is None else origin,
+            self.source_ref,
+        ]
+
     def to_alert(self) -> dict[str, Any]:
         """This evidence as an ``Evidence`` record of the Alert schema."""
         return {
@@ -134,21 +149,7 @@ class ChildState:
     def to_json(self) -> dict[str, Any]:
         # Built by hand: dataclasses.asdict deep-copies and costs more than the rules themselves.
         return {
-            "evidence": [
-                [
-                    e.event_id,
-                    e.agency_type,
-                    e.agency_id,
-                    e.indicator,
-                    e.group,
-                    e.observed_at,
-                    e.immediate_risk,
-                    e.local_authority,
-                    e.origin,
-                    e.source_ref,
-                ]
-                for e in self.evidence
-            ],
+            "evidence": [e.row() for e in self.evidence],
             "watermark": self.watermark,
             "date_of_birth": self.date_of_birth,
             "age_disputed": self.age_disputed,
@@ -218,18 +219,7 @@ class ChildState:
 def _row(e: Evidence, me: str, to: str) -> list[Any]:
     """``e`` as a row to send to ``to``: its origin named, unless it is ``to`` itself."""
     origin = e.origin or me
-    return [
-        e.event_id,
-        e.agency_type,
-        e.agency_id,
-        e.indicator,
-        e.group,
-        e.observed_at,
-        e.immediate_risk,
-        e.local_authority,
-        "" if origin == to else origin,
-        e.source_ref,
-    ]
+    return e.row("" if origin == to else origin)
 
 
 def _here(e: Evidence, me: str) -> Evidence:

@@ -58,16 +58,7 @@ def test_a_practitioner_sees_an_alert_arrive_opens_it_and_acknowledges_it(
     tmp_path: Path,
     artifacts: Path,
 ) -> None:
-    username = f"hub-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, **worker_env}
-    subprocess.run(
-        safeguard("user", "add", username, "--local-authority", "W06000011", "--password-stdin"),
-        input=PASSWORD + "\n",
-        text=True,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    username = add_practitioner(worker_env, "W06000011")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with (
@@ -125,6 +116,20 @@ def test_a_practitioner_sees_an_alert_arrive_opens_it_and_acknowledges_it(
         (username, "view"),
     ]
     assert child(n) not in (tmp_path / "dashboard.log").read_text()
+
+
+def add_practitioner(env: dict[str, str], area: str) -> str:
+    """A practitioner of ``area`` with a name of this run's own (the database outlives runs)."""
+    username = f"hub-{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        safeguard("user", "add", username, "--local-authority", area, "--password-stdin"),
+        input=PASSWORD + "\n",
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    return username
 
 
 def _answers(url: str) -> bool:

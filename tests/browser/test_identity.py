@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, expect
 
 from producers.publisher import encode_encoding
 from schemas.linkage import SCHEME, Identity, LinkageKeys
-from tests.browser.test_dashboard import PASSWORD, _answers, free_port
+from tests.browser.test_dashboard import PASSWORD, _answers, add_practitioner, free_port
 from tests.integration.helpers import background, publish, safeguard, wait_for
 from tests.integration.records import T0, child, observation
 
@@ -68,16 +68,8 @@ def test_a_proposed_match_is_joined_only_when_a_practitioner_confirms_it(
     tmp_path: Path,
     artifacts: Path,
 ) -> None:
-    username = f"hub-{uuid.uuid4().hex[:8]}"
+    username = add_practitioner(worker_env, AREA)
     env = {**os.environ, **worker_env}
-    subprocess.run(
-        safeguard("user", "add", username, "--local-authority", AREA, "--password-stdin"),
-        input=PASSWORD + "\n",
-        text=True,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
     n = uuid.uuid4().int % 10**9
     health = f"hb-{n}"  # the database outlives test runs: an agency of this run's own
     subprocess.run(
