@@ -77,6 +77,7 @@ def world(
         kafka_bootstrap=kafka_servers,
         database_url=dsn,
         topic_alert_actions=topic_factory("alert-actions"),
+        topic_identity_links=topic_factory("identity-links", partitions=1),
     )
     with TestClient(create_app(settings)) as client:
         yield {"client": client, "names": names, "ids": ids, "settings": settings, "dsn": dsn}
@@ -340,3 +341,58 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_rejected_proposal_links_nothing_and_a_practitioner_decides_only_their_areas(
+    world: dict[str, Any], kafka_servers: str
+) -> None:
+    tag = uuid.uuid4().hex
+    ref_a, ref_b = sorted([f"{tag}{'a' * 32}", f"{tag}{'b' * 32}"])
+    proposal_id = f"p-{tag[:24]}"
+
+    async def propose(conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "INSERT INTO link_proposals (proposal_id, ref_a, ref_b, agency_a, agency_b,"
+            " local_authorities, similarity, threshold, scheme, proposed_at)"
+            " VALUES ($1, $2, $3, 'health:hb1', 'police:p1', $4, 0.91, 0.84, 'clk-v1', now())",
+            proposal_id,
+            ref_a,
+            ref_b,
+            ["W06000015"],
+        )
+
+    db(world["dsn"], propose)
+    swansea = login(world, "swansea")
+    assert proposal_id not in swansea.get("/identity").text  # another area's
+    assert swansea.post(f"/identity/{proposal_id}/confirm").status_code == 404
+    cardiff = login(world, "cardiff")
+    assert proposal_id in cardiff.get("/identity").text
+    answer = cardiff.post(f"/identity/{proposal_id}/reject")
+    assert answer.status_code == 200 and "Recorded as not the same child" in answer.text
+    assert proposal_id not in answer.text
+    assert cardiff.post(f"/identity/{proposal_id}/confirm").status_code == 409  # decided
+    row = db(
+        world["dsn"],
+        lambda c: c.fetchrow(
+            "SELECT status, decided_by, link_event_id FROM link_proposals WHERE proposal_id = $1",
+            proposal_id,
+        ),
+    )
+    assert (row["status"], row["decided_by"], row["link_event_id"]) == (
+        "rejected",
+        world["names"]["cardiff"],
+        None,
+    )
+    audited = db(
+        world["dsn"],
+        lambda c: c.fetch(
+            "SELECT action, detail FROM audit WHERE username = $1 AND action = 'link_rejected'",
+            world["names"]["cardiff"],
+        ),
+    )
+    assert [(a["action"], a["detail"]) for a in audited] == [
+        ("link_rejected", f"proposal {proposal_id} (0.91)")
+    ]
+    links = TopicReader(kafka_servers, world["settings"].topic_identity_links)
+    assert [links.poll() for _ in range(3)][-1] == []  # nothing was linked
+    links.close()
