@@ -20,8 +20,8 @@ user_app = typer.Typer(help="Dashboard users.")
 @db_app.command("migrate")
 @friendly_errors
 def db_migrate() -> None:
-    """Apply the database migrations not yet applied."""
-    applied = with_db(migrate)
+    """Apply the database migrations not yet applied, as the schema's owner."""
+    applied = with_db(migrate, owner=True)
     console.print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
 
 

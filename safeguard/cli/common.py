@@ -50,6 +50,7 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
             proc.wait()
 
 
-def with_db(action: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
-    """Run ``action`` on a connection to the migrated database, then close it."""
-    return asyncio.run(with_connection(load_settings(), action))
+def with_db(action: Callable[[asyncpg.Connection], Awaitable[R]], *, owner: bool = False) -> R:
+    """Run ``action`` on a connection to the migrated database (as the schema's owner with
+    ``owner``), then close it."""
+    return asyncio.run(with_connection(load_settings(), action, owner=owner))

@@ -9,10 +9,12 @@ through its own ``postmaster.pid``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import pwd
 import re
+import secrets
 import subprocess
 import tempfile
 from pathlib import Path
@@ -43,6 +45,10 @@ def postgres_bindir() -> Path:
         reverse=True,
     )
     return require_tool("initdb", _DEBIAN_PACKAGE, search=versions).parent
+
+
+#: The cluster's own superuser: only the launcher uses it, to make the roles and the database.
+SUPERUSER = "postgres"
 
 
 class PostgresCluster:
@@ -101,9 +107,11 @@ class PostgresCluster:
         return pid if str(self.pgdata).encode() in cmdline else None
 
     def start(self) -> bool:
-        """Create the cluster if needed, start it unless it runs, create the database."""
+        """Create the cluster if needed, start it unless it runs, create the database and the
+        roles, and migrate the schema as its owner."""
         bindir = postgres_bindir()
         started = False
+        self.ensure_credentials()
         if self.pid() is None:
             ensure_port_free(self.settings.postgres_port, "PostgreSQL")
             self.initdb(bindir)
@@ -125,6 +133,7 @@ class PostgresCluster:
             )
             started = True
         self.create_database(bindir)
+        asyncio.run(_migrate(self.settings.owner_dsn))
         return started
 
     def initdb(self, bindir: Path) -> bool:
@@ -136,7 +145,7 @@ class PostgresCluster:
             private_folder(folder, owner)
             self._chown(folder)
         with tempfile.NamedTemporaryFile("w", dir=self.home, delete=False) as pw:
-            pw.write(self.settings.postgres_password.get_secret_value() + "\n")
+            pw.write(self.settings.local_password("superuser") + "\n")
         pwfile = Path(pw.name)
         self._chown(pwfile)
         try:
@@ -146,7 +155,7 @@ class PostgresCluster:
                     "-D",
                     self.pgdata,
                     "-U",
-                    self.settings.postgres_user,
+                    SUPERUSER,
                     f"--pwfile={pwfile}",
                     "--auth-host=scram-sha-256",
                     "--auth-local=scram-sha-256",
@@ -177,25 +186,87 @@ class PostgresCluster:
         )
         self._chown(conf)
 
+    def ensure_credentials(self) -> None:
+        """Generate the cluster's passwords at its first start (kept 0600 in the data folder):
+        never a documented default. A cluster made before the passwords were generated is
+        refused with what to do."""
+        path = self.settings.postgres_credentials_file
+        if path.exists():
+            return
+        if (self.pgdata / "PG_VERSION").exists():
+            raise InfraError(
+                f"the PostgreSQL cluster in {self.pgdata} was made with a default password by an "
+                f"older version: stop it (safeguard infra down) and remove {self.pgdata} to make a "
+                "new one with generated passwords (its data goes with it)"
+            )
+        private_folder(path.parent)
+        write_private(
+            path,
+            json.dumps({role: secrets.token_urlsafe(32) for role in ("superuser", "owner", "app")}),
+        )
+
     def create_database(self, bindir: Path) -> None:
+        """The database, owned by the schema's owner role, and the services' role, which may
+        only read and write rows (neither is a superuser, neither may read server files or run
+        programs, make roles or databases)."""
         s = self.settings
-        env = minimal_env({"PGPASSWORD": s.postgres_password.get_secret_value()})
-        common = ["-h", "127.0.0.1", "-p", str(s.postgres_port), "-U", s.postgres_user]
+        owner, app, db = (
+            _sql_name(s.postgres_user),
+            _sql_name(s.postgres_app_user),
+            _sql_name(s.postgres_db),
+        )
+        env = minimal_env({"PGPASSWORD": s.local_password("superuser")})
+        common = [
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(s.postgres_port),
+            "-U",
+            SUPERUSER,
+            "-v",
+            "ON_ERROR_STOP=1",
+        ]
+        roles = "".join(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{name}') "
+            f"THEN CREATE ROLE {name}; END IF; END $$;\n"
+            f"ALTER ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+            f"PASSWORD {_sql_string(s.local_password(role))};\n"
+            for name, role in ((owner, "owner"), (app, "app"))
+        )
+        # Passwords go on standard input, never on a command line others can read in /proc.
+        run_checked(
+            [bindir / "psql", *common, "-d", "postgres"], "making the roles", env=env, input=roles
+        )
         exists = run_checked(
-            [
-                bindir / "psql",
-                *common,
-                "-d",
-                "postgres",
-                "-tAc",
-                # _sql_literal admits only [A-Za-z0-9_]: nothing here can break out of the quotes.
-                f"SELECT 1 FROM pg_database WHERE datname = '{_sql_literal(s.postgres_db)}'",  # noqa: S608
-            ],
+            [bindir / "psql", *common, "-d", "postgres", "-tA"],
             "checking for the database",
             env=env,
+            input=f"SELECT 1 FROM pg_database WHERE datname = '{db}'",  # noqa: S608 - a checked name
         )
         if exists.strip() != "1":
-            run_checked([bindir / "createdb", *common, s.postgres_db], "createdb", env=env)
+            run_checked(
+                [bindir / "psql", *common, "-d", "postgres"],
+                "creating the database",
+                env=env,
+                input=f"CREATE DATABASE {db} OWNER {owner}",
+            )
+        grants = f"""
+            ALTER DATABASE {db} OWNER TO {owner};
+            REVOKE ALL ON DATABASE {db} FROM PUBLIC;
+            GRANT CONNECT ON DATABASE {db} TO {app};
+            ALTER SCHEMA public OWNER TO {owner};
+            REVOKE ALL ON SCHEMA public FROM PUBLIC;
+            GRANT USAGE ON SCHEMA public TO {app};
+            ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public
+                GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app};
+            ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public
+                GRANT USAGE, SELECT ON SEQUENCES TO {app};
+            GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {app};
+            GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {app};
+        """
+        run_checked(
+            [bindir / "psql", *common, "-d", db], "granting the roles", env=env, input=grants
+        )
 
     def stop(self) -> bool:
         if self.pid() is None:
@@ -209,6 +280,18 @@ class PostgresCluster:
 
     def log_tail(self) -> str:
         return tail(self.log_path)
+
+
+async def _migrate(dsn: str) -> None:
+    import asyncpg
+
+    from safeguard.kernel.db import migrate
+
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
 
 
 def check_external(dsn: str, redacted: str) -> None:
@@ -231,10 +314,20 @@ def _group_of(user: str) -> int:
     return pwd.getpwnam(user).pw_gid
 
 
-def _sql_literal(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_]+", value):
-        raise InfraError(f"SAFEGUARD_POSTGRES_DB={value!r}: use letters, digits and underscores")
+def _sql_name(value: str) -> str:
+    """A role or database name as SQL: only letters, digits and underscores are accepted, so
+    nothing can break out of it."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise InfraError(
+            f"{value!r}: PostgreSQL role and database names here are letters, digits and "
+            "underscores (SAFEGUARD_POSTGRES_DB, SAFEGUARD_POSTGRES_USER, "
+            "SAFEGUARD_POSTGRES_APP_USER)"
+        )
     return value
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _reachable_home(data_dir: Path, os_user: str | None) -> Path:

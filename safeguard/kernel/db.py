@@ -50,11 +50,13 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     applied: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK)
     try:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version int PRIMARY KEY, name text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
-        )
+        # Made only when missing: the services' role may not create tables, and need not.
+        if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+            await conn.execute(
+                "CREATE TABLE schema_migrations ("
+                " version int PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for version, name, sql in migrations():
             if version in done:
@@ -67,6 +69,12 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
                         version,
                         name,
                     )
+            except asyncpg.InsufficientPrivilegeError as exc:
+                raise MigrationError(
+                    f"{name} is not applied yet, and this role may not change the schema: run "
+                    "`safeguard db migrate` (as the schema's owner: SAFEGUARD_DATABASE_OWNER_URL "
+                    f"for a database of your own) ({exc})"
+                ) from exc
             except asyncpg.PostgresError as exc:
                 raise MigrationError(f"{name} failed: {exc}") from exc
             log.info("applied migration %s", name)
@@ -88,11 +96,15 @@ async def connect_pool(dsn: str, redacted: str) -> asyncpg.Pool:
 
 
 async def with_connection(
-    settings: Settings, action: Callable[[asyncpg.Connection], Awaitable[R]]
+    settings: Settings,
+    action: Callable[[asyncpg.Connection], Awaitable[R]],
+    *,
+    owner: bool = False,
 ) -> R:
-    """Run ``action`` on one connection to the migrated database (the commands' way in)."""
+    """Run ``action`` on one connection to the migrated database (the commands' way in), as
+    the services' role, or as the schema's owner (``owner``: migrations)."""
     try:
-        conn = await asyncpg.connect(settings.dsn, timeout=10)
+        conn = await asyncpg.connect(settings.owner_dsn if owner else settings.dsn, timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
         raise ServiceUnavailableError(
             f"no database answers at {settings.dsn_redacted}: {exc}"

@@ -9,6 +9,7 @@ starts nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Mapping
 from functools import cached_property
@@ -236,12 +237,30 @@ class Settings(BaseSettings):
     # PostgreSQL
     database_url: SecretStr | None = Field(
         default=None,
-        description="DSN of a running database; when unset, the local cluster is used.",
+        description="DSN of a running database for the services (rows only); when unset, the "
+        "local cluster is used.",
+    )
+    database_owner_url: SecretStr | None = Field(
+        default=None,
+        description="DSN with the rights of the schema's owner, for migrations on a running "
+        "database (unset: migrations use SAFEGUARD_DATABASE_URL).",
     )
     postgres_port: int = Field(default=5432, ge=1, le=65535, description="Local cluster port.")
-    postgres_user: str = Field(default="safeguard", description="Local cluster superuser.")
-    postgres_password: SecretStr = Field(
-        default=SecretStr("safeguard-local"), description="Local cluster superuser's password."
+    postgres_user: str = Field(
+        default="safeguard",
+        description="Local cluster: the role that owns the schema and runs migrations.",
+    )
+    postgres_password: SecretStr | None = Field(
+        default=None,
+        description="Its password (unset: generated at the first start, kept in the data folder).",
+    )
+    postgres_app_user: str = Field(
+        default="safeguard_app",
+        description="Local cluster: the role the services use, which may only read and write rows.",
+    )
+    postgres_app_password: SecretStr | None = Field(
+        default=None,
+        description="Its password (unset: generated at the first start, kept in the data folder).",
     )
     postgres_db: str = Field(default="safeguard", description="Database the project uses.")
     postgres_os_user: str = Field(
@@ -291,32 +310,61 @@ class Settings(BaseSettings):
         """True when the project runs its own PostgreSQL cluster (no external DSN given)."""
         return self.database_url is None
 
+    @property
+    def postgres_credentials_file(self) -> Path:
+        """Where the local cluster keeps the passwords it generated (0600)."""
+        return self.data_dir / "postgres.credentials"
+
+    def local_password(self, role: str) -> str:
+        """The local cluster's password for ``role`` (``owner``, ``app`` or ``superuser``): the
+        setting's, else the one generated at the cluster's first start."""
+        given = {"owner": self.postgres_password, "app": self.postgres_app_password}.get(role)
+        if given is not None:
+            return given.get_secret_value()
+        try:
+            found = json.loads(self.postgres_credentials_file.read_text())[role]
+        except (OSError, ValueError, KeyError):
+            raise ConfigError(
+                f"no password for the local database's {role} role: start the local cluster "
+                "with `safeguard infra up` (it generates them), or set "
+                f"{env_name('database_url')}"
+            ) from None
+        return str(found)
+
     @cached_property
     def dsn(self) -> str:
-        """The DSN every database client connects with (contains the password: never log it)."""
+        """The DSN the services connect with: rows only (contains the password: never log it)."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        password = quote(self.postgres_password.get_secret_value(), safe="")
-        return (
-            f"postgresql://{self.postgres_user}:{password}"
-            f"@127.0.0.1:{self.postgres_port}/{self.postgres_db}"
-        )
+        return self._local_dsn(self.postgres_app_user, "app")
+
+    @cached_property
+    def owner_dsn(self) -> str:
+        """The DSN migrations connect with: the schema's owner."""
+        if self.database_owner_url is not None:
+            return self.database_owner_url.get_secret_value()
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self._local_dsn(self.postgres_user, "owner")
+
+    def _local_dsn(self, user: str, role: str) -> str:
+        password = quote(self.local_password(role), safe="")
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.postgres_port}/{self.postgres_db}"
 
     @property
     def dsn_redacted(self) -> str:
-        """The DSN with its password replaced, safe to print and log."""
-        secret = (
-            self.postgres_password.get_secret_value()
-            if self.database_url is None
-            else _password_of(self.dsn)
-        )
-        if not secret:
-            return self.dsn
-        return self.dsn.replace(quote(secret, safe=""), "***").replace(secret, "***")
+        """The services' DSN with no password, safe to print and log (it never reads one)."""
+        if self.database_url is not None:
+            return redact(self.database_url.get_secret_value())
+        return f"postgresql://{self.postgres_app_user}:***@127.0.0.1:{self.postgres_port}/{self.postgres_db}"
 
 
-def _password_of(dsn: str) -> str:
-    return urlsplit(dsn).password or ""
+def redact(dsn: str) -> str:
+    """``dsn`` with its password replaced, safe to print and log."""
+    secret = urlsplit(dsn).password or ""
+    if not secret:
+        return dsn
+    return dsn.replace(quote(secret, safe=""), "***").replace(secret, "***")
 
 
 def _problem(err: Any) -> str:
@@ -356,8 +404,10 @@ SECRETS = {
     "linkage_key": ("import",),
     "linkage_key_file": ("import",),
     "dashboard_secret": ("dashboard",),
-    "postgres_password": ("alert-store", "intake", "dashboard"),
+    "postgres_password": (),
+    "postgres_app_password": ("alert-store", "intake", "dashboard"),
     "database_url": ("alert-store", "intake", "dashboard"),
+    "database_owner_url": (),
 }
 
 

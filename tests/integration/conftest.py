@@ -7,6 +7,7 @@ never silently skipped in CI.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import random
@@ -23,6 +24,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from safeguard.infra.kafka import KafkaBroker, metadata_answers
+from safeguard.kernel.errors import ConfigError
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.topics import own_topics
 
@@ -154,7 +156,11 @@ def topic_factory(
 
 @pytest.fixture
 def worker_env(
-    kafka_servers: str, unique_name: Callable[[str], str], tmp_path: Path, admin: KafkaAdminClient
+    kafka_servers: str,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    admin: KafkaAdminClient,
+    settings: Settings,
 ) -> Iterator[dict[str, str]]:
     prefix = unique_name("worker")
     env = {
@@ -166,6 +172,10 @@ def worker_env(
         **own_topics(prefix),
         "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
     }
+    # The services' own database role: the test's data folder holds no credentials of the
+    # shared local cluster, so its URL is given whole.
+    with contextlib.suppress(ConfigError):
+        env["SAFEGUARD_DATABASE_URL"] = settings.dsn
     subprocess.run(
         safeguard("topics", "create"), env={**os.environ, **env}, check=True, capture_output=True
     )

@@ -4,6 +4,7 @@ ports, empty data folder) with the project's launcher."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import stat
@@ -11,6 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from safeguard.infra.kafka import KafkaBroker
@@ -101,3 +103,43 @@ def test_a_planted_link_makes_infra_up_refuse_with_a_clear_error(
     assert f"{own.data_dir / 'kafka'} is a symbolic link" in " ".join(done.stderr.split())
     assert not (tmp_path / "elsewhere").exists()
     assert target.read_text() == "not to be touched"
+
+
+def test_the_services_database_role_may_only_read_and_write_rows(dsn: str) -> None:
+    """The services connect as a role that is no superuser: no server files, no programs, no
+    roles, no schema changes; rows only. (The postmaster's environment held the secrets once:
+    that it holds none now is the test above.)"""
+
+    async def probe() -> dict[str, str]:
+        conn = await asyncpg.connect(dsn)
+        refused = {}
+        try:
+            for name, sql in {
+                "read a server file": "SELECT pg_read_binary_file('/proc/self/environ')",
+                "run a program": "COPY (SELECT 1) TO PROGRAM 'true'",
+                "make a role": "CREATE ROLE intruder LOGIN SUPERUSER",
+                "change the schema": "CREATE TABLE intruder (x int)",
+                "drop the audit trail": "DROP TABLE audit",
+            }.items():
+                try:
+                    await conn.execute(sql)
+                except asyncpg.InsufficientPrivilegeError as exc:
+                    refused[name] = type(exc).__name__
+            # Rows it may read and write.
+            assert await conn.fetchval("SELECT count(*) >= 0 FROM alerts")
+            super_user = await conn.fetchval(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            )
+            refused["superuser"] = str(super_user)
+        finally:
+            await conn.close()
+        return refused
+
+    assert asyncio.run(probe()) == {
+        "read a server file": "InsufficientPrivilegeError",
+        "run a program": "InsufficientPrivilegeError",
+        "make a role": "InsufficientPrivilegeError",
+        "change the schema": "InsufficientPrivilegeError",
+        "drop the audit trail": "InsufficientPrivilegeError",
+        "superuser": "False",
+    }

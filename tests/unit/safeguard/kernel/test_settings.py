@@ -8,11 +8,16 @@ from safeguard.kernel.errors import ConfigError
 from safeguard.kernel.settings import Settings, load_settings, service_environment
 
 
-def test_defaults_point_at_the_local_services() -> None:
-    s = Settings()
+def test_defaults_point_at_the_local_services(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path)
     assert s.kafka_managed and s.postgres_managed
     assert s.kafka_servers == "127.0.0.1:9092"
-    assert s.dsn == "postgresql://safeguard:safeguard-local@127.0.0.1:5432/safeguard"
+    # No documented default password: the cluster's first start generates them.
+    with pytest.raises(ConfigError, match="no password for the local database's app role"):
+        _ = s.dsn
+    (tmp_path / "postgres.credentials").write_text('{"owner": "o", "app": "a", "superuser": "s"}')
+    assert s.dsn == "postgresql://safeguard_app:a@127.0.0.1:5432/safeguard"
+    assert s.owner_dsn == "postgresql://safeguard:o@127.0.0.1:5432/safeguard"
 
 
 def test_external_services_are_used_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,10 +31,10 @@ def test_external_services_are_used_when_configured(monkeypatch: pytest.MonkeyPa
 
 
 def test_redacted_dsn_hides_the_local_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SAFEGUARD_POSTGRES_PASSWORD", "p@ss/word")
+    monkeypatch.setenv("SAFEGUARD_POSTGRES_APP_PASSWORD", "p@ss/word")
     s = Settings()
     assert "p%40ss%2Fword" in s.dsn
-    assert s.dsn_redacted == "postgresql://safeguard:***@127.0.0.1:5432/safeguard"
+    assert s.dsn_redacted == "postgresql://safeguard_app:***@127.0.0.1:5432/safeguard"
 
 
 def test_settings_are_frozen() -> None:
@@ -72,7 +77,7 @@ def test_each_service_gets_only_the_secrets_it_needs() -> None:
     env = {
         "SAFEGUARD_PSEUDONYM_KEY_FILE": "/k",
         "SAFEGUARD_DASHBOARD_SECRET": "s",
-        "SAFEGUARD_POSTGRES_PASSWORD": "p",
+        "SAFEGUARD_POSTGRES_APP_PASSWORD": "p",
         "SAFEGUARD_TOPIC_PARTITIONS": "4",
         "PATH": "/usr/bin",
     }
@@ -81,14 +86,14 @@ def test_each_service_gets_only_the_secrets_it_needs() -> None:
         "worker": ["PATH", "SAFEGUARD_TOPIC_PARTITIONS"],
         "intake": [
             "PATH",
-            "SAFEGUARD_POSTGRES_PASSWORD",
+            "SAFEGUARD_POSTGRES_APP_PASSWORD",
             "SAFEGUARD_PSEUDONYM_KEY_FILE",
             "SAFEGUARD_TOPIC_PARTITIONS",
         ],
         "dashboard": [
             "PATH",
             "SAFEGUARD_DASHBOARD_SECRET",
-            "SAFEGUARD_POSTGRES_PASSWORD",
+            "SAFEGUARD_POSTGRES_APP_PASSWORD",
             "SAFEGUARD_TOPIC_PARTITIONS",
         ],
     }
