@@ -11,14 +11,19 @@ Each request carries ``Authorization: Bearer <token>`` (``safeguard agency token
 publishes only as its own agency. Identifiers are pseudonymised here and go no further. A valid
 request gets 202 with the event ids; an invalid one gets 422 naming each bad field, and nothing of
 it is published. An ``event_id`` this agency already sent is reported as a duplicate and not sent
-again; ids are the agency's own, so another agency's ids are neither blocked nor revealed.
-Run it with ``safeguard intake``.
+again; ids are the agency's own, so another agency's ids are neither blocked nor revealed. Only a
+school's token publishes roll changes, and only for its own school (its agency id is its school
+id): 403 otherwise. Each agency may send ``SAFEGUARD_INTAKE_EVENTS_PER_MINUTE`` events a minute
+(429 with ``Retry-After`` beyond), so one token cannot flood the alert list. Run it with
+``safeguard intake``.
 
 (No ``from __future__ import annotations`` here: FastAPI reads the route annotations at runtime,
 and they name dependencies local to ``create_app``.)
 """
 
+import collections
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -51,6 +56,48 @@ from safeguard.kernel.settings import Settings
 from safeguard.kernel.web import ASGIApp, BodyLimit, Receive, Scope, Send, header, respond
 
 MAX_BATCH = 500
+
+
+class Quota:
+    """How many events each agency sent in the last minute: a token that floods the intake
+    (hundreds of invented alerts pushing a genuine one out of view) is slowed down, with 429
+    and the seconds to wait, and the other agencies are not."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.sent: dict[str, collections.deque[tuple[float, int]]] = {}
+
+    def take(self, agency_id: str, count: int) -> None:
+        now = time.monotonic()
+        window = self.sent.setdefault(agency_id, collections.deque())
+        while window and window[0][0] <= now - 60:
+            window.popleft()
+        used = sum(n for _, n in window)
+        if used + count > self.per_minute:
+            wait = int(60 - (now - window[0][0])) + 1 if window else 60
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"this agency may send {self.per_minute} events a minute; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        window.append((now, count))
+
+
+def check_scope(agency: Agency, items: list[Any]) -> None:
+    """Only a school publishes roll changes, and only its own (its agency id is its school id)."""
+    if agency.agency_type != "school":
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "only a school's token publishes school roll changes"
+        )
+    others = [i for i, item in enumerate(items) if item.school_id != agency.agency_id]
+    if others:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            [
+                {"loc": ["body", i, "school_id"], "msg": "not this token's own school"}
+                for i in others
+            ],
+        )
 
 
 def check_batch(items: list[Any]) -> None:
@@ -114,6 +161,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=pool_and_producer(settings),
     )
     bearer = HTTPBearer(auto_error=False)
+    quota = Quota(settings.intake_events_per_minute)
     # Outermost first: the token is checked, then the body read within its cap, before any
     # parsing or validation.
     app.add_middleware(BodyLimit, max_bytes=settings.intake_max_body_bytes)
@@ -138,6 +186,7 @@ def create_app(settings: Settings) -> FastAPI:
         kind: str,
     ) -> Accepted:
         check_batch(items)
+        quota.take(agency.agency_id, len(items))
         now = dt.datetime.now(dt.UTC)
         records, problems = [], []
         for index, item in enumerate(items):
@@ -213,6 +262,7 @@ def create_app(settings: Settings) -> FastAPI:
         agency: Annotated[Agency, Depends(agency_of)],
     ) -> Accepted:
         items = body if isinstance(body, list) else [body]
+        check_scope(agency, items)
         return await accept(
             request,
             agency,
@@ -252,6 +302,7 @@ def create_app(settings: Settings) -> FastAPI:
         here is refused (404) and nothing of the request is published."""
         items = body if isinstance(body, list) else [body]
         check_batch(items)
+        quota.take(agency.agency_id, len(items))
         kinds = {"observation": "observation", "school_registration": "registration"}
         now = dt.datetime.now(dt.UTC)
         async with request.app.state.pool.acquire() as conn:

@@ -217,6 +217,11 @@ class Settings(BaseSettings):
         ge=1024,
         description="The largest request body the intake reads; a larger one gets 413.",
     )
+    intake_events_per_minute: int = Field(
+        default=1200,
+        ge=1,
+        description="Events one agency may send through the intake in a minute (429 beyond).",
+    )
 
     # Alert consumers
     consumer_retry_seconds: float = Field(

@@ -40,17 +40,21 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture
-def intake(worker_env: dict[str, str], tmp_path: Path, dsn: str) -> Iterator[dict[str, Any]]:
+def intake(
+    worker_env: dict[str, str], tmp_path: Path, dsn: str, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Any]]:
     key = tmp_path / "key"
     key.write_bytes(KEY)
-    env = {**worker_env, "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key)}
+    env = {**worker_env, "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key), **getattr(request, "param", {})}
     suffix = worker_env["SAFEGUARD_APP_ID"][-10:]
-    health, police = f"hb-{suffix}", f"police-{suffix}"
+    health, police, school = f"hb-{suffix}", f"police-{suffix}", f"66{suffix}"
     cli(env, "agency", "add", health, "--type", "health", "--name", "Health board")
     cli(env, "agency", "add", police, "--type", "police", "--name", "Police force")
+    cli(env, "agency", "add", school, "--type", "school", "--name", "Ysgol")
     tokens = {
         health: cli(env, "agency", "token", health),
         police: cli(env, "agency", "token", police),
+        school: cli(env, "agency", "token", school),
     }
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -72,6 +76,7 @@ def intake(worker_env: dict[str, str], tmp_path: Path, dsn: str) -> Iterator[dic
             "tokens": tokens,
             "health": health,
             "police": police,
+            "school": school,
             "port": port,
             "pid": proc.pid,
         }
@@ -213,7 +218,7 @@ def test_a_school_registration_batch_is_accepted(
     body = [
         {
             "identifier": "E660123412001",
-            "school_id": "6614002",
+            "school_id": intake["school"],
             "local_authority": "W06000001",
             "kind": kind,
             "effective_date": day,
@@ -221,7 +226,20 @@ def test_a_school_registration_batch_is_accepted(
         }
         for kind, day in (("registered", "2026-09-07"), ("deregistered", "2026-10-02"))
     ]
-    response = post(intake, "/v1/school-registrations", body)
+    # Only a school publishes roll changes, and only its own.
+    refused = post(intake, "/v1/school-registrations", body)  # a health board's token
+    assert (refused.status_code, refused.json()) == (
+        403,
+        {"detail": "only a school's token publishes school roll changes"},
+    )
+    elsewhere = post(
+        intake, "/v1/school-registrations", [{**body[0], "school_id": "6614002"}], intake["school"]
+    )
+    assert (elsewhere.status_code, elsewhere.json()) == (
+        403,
+        {"detail": [{"loc": ["body", 0, "school_id"], "msg": "not this token's own school"}]},
+    )
+    response = post(intake, "/v1/school-registrations", body, intake["school"])
     assert response.status_code == 202, response.text
     assert len(set(response.json()["event_ids"])) == 2
     topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"])
@@ -404,3 +422,20 @@ def test_an_identity_link_is_published_pseudonymised_keyed_by_its_first_referenc
     assert link["agency"] == {"id": intake["health"], "type": "health"}
     assert b"9434765919" not in record.value and b"00417" not in record.value
     topic.close()
+
+
+@pytest.mark.parametrize("intake", [{"SAFEGUARD_INTAKE_EVENTS_PER_MINUTE": "3"}], indirect=True)
+def test_an_agency_that_floods_the_intake_is_slowed_and_the_others_are_not(
+    intake: dict[str, Any],
+) -> None:
+    def one(n: int) -> dict[str, Any]:
+        return {**OBSERVATION, "event_id": f"flood-{n}-{uuid.uuid4()}"}
+
+    assert post(intake, "/v1/observations", [one(1), one(2)]).status_code == 202
+    assert post(intake, "/v1/observations", one(3)).status_code == 202
+    flooded = post(intake, "/v1/observations", one(4))
+    assert flooded.status_code == 429
+    assert flooded.json()["detail"].startswith("this agency may send 3 events a minute; try again")
+    assert 1 <= int(flooded.headers["Retry-After"]) <= 60
+    other = post(intake, "/v1/observations", one(5), intake["police"])
+    assert other.status_code == 202  # another agency's quota is its own
