@@ -129,3 +129,34 @@ async def set_password(
         local_authority,
     )
     return User(username, role, local_authority)
+
+
+async def start_session(conn: asyncpg.Connection, username: str, hours: int) -> str:
+    """A new server-side session for ``username``; its id is all the cookie carries."""
+    session_id = secrets.token_urlsafe(32)
+    await conn.execute(
+        "INSERT INTO sessions (session_id, username, expires_at)"
+        " VALUES ($1, $2, now() + make_interval(hours => $3))",
+        session_id,
+        username,
+        hours,
+    )
+    return session_id
+
+
+async def session_user(conn: asyncpg.Connection, session_id: str) -> User | None:
+    """The user of a session still open (not ended, not expired, the user not removed)."""
+    row = await conn.fetchrow(
+        "SELECT u.username, u.role, u.local_authority FROM sessions s"
+        " JOIN users u ON u.username = s.username"
+        " WHERE s.session_id = $1 AND s.ended_at IS NULL AND s.expires_at > now()",
+        session_id,
+    )
+    return User(row["username"], row["role"], row["local_authority"]) if row else None
+
+
+async def end_session(conn: asyncpg.Connection, session_id: str) -> None:
+    await conn.execute(
+        "UPDATE sessions SET ended_at = now() WHERE session_id = $1 AND ended_at IS NULL",
+        session_id,
+    )

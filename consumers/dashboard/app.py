@@ -41,7 +41,13 @@ from consumers.dashboard.queries import (
     pending_proposals,
 )
 from consumers.dashboard.throttle import Throttle
-from consumers.users import User, authenticate, get_user
+from consumers.users import (
+    User,
+    authenticate,
+    end_session,
+    session_user,
+    start_session,
+)
 from safeguard.kernel.services import pool_and_producer
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.web import SameOrigin, SecurityHeaders
@@ -52,6 +58,8 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATIC = Path(__file__).parent / "static"
 
 
+#: How long a sign-in lasts (the server ends the session then, whatever the cookie says).
+SESSION_HOURS = 8
 #: Live lists one user may have open at once: each polls the database every second.
 MAX_FEEDS = 4
 
@@ -83,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
         secret_key=secret,
         same_site="strict",
         https_only=settings.dashboard_https_only,
-        max_age=8 * 3600,
+        max_age=SESSION_HOURS * 3600,
     )
     # Added last, so they run first: a cross-site POST never reaches a route.
     app.add_middleware(SameOrigin)
@@ -98,12 +106,12 @@ def create_app(settings: Settings) -> FastAPI:
         return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
 
     async def current_user(request: Request) -> User:
-        username = request.session.get("user")
-        if not username:
+        session_id = request.session.get("sid")
+        if not session_id:
             raise LoginRequired
         async with request.app.state.pool.acquire() as conn:
-            user = await get_user(conn, username)
-        if user is None:
+            user = await session_user(conn, session_id)
+        if user is None:  # signed out, expired, or the user was removed
             request.session.clear()
             raise LoginRequired
         return user
@@ -149,15 +157,18 @@ def create_app(settings: Settings) -> FastAPI:
                 return refused(request, "Wrong username or password.", status.HTTP_401_UNAUTHORIZED)
             throttle.succeeded(username)
             await audit(conn, user, "login", None, f"from {address}")
-        request.session["user"] = user.username
+            session_id = await start_session(conn, user.username, SESSION_HOURS)
+        request.session.clear()
+        request.session["sid"] = session_id
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
-        username = request.session.get("user")
-        if username:
+        session_id = request.session.get("sid")
+        if session_id:
             async with request.app.state.pool.acquire() as conn:
-                user = await get_user(conn, username)
+                user = await session_user(conn, session_id)
+                await end_session(conn, session_id)
                 if user is not None:
                     await audit(conn, user, "logout", None)
         request.session.clear()
@@ -193,6 +204,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/events")
     async def events(request: Request, user: Current, since: str | None = None) -> Response:
         cursor = _parse_time(since) or dt.datetime.now(dt.UTC)
+        session_id = request.session.get("sid", "")
         if feeds[user.username] >= MAX_FEEDS:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
@@ -208,8 +220,8 @@ def create_app(settings: Settings) -> FastAPI:
                 yield "retry: 3000\n\n"
                 while not await request.is_disconnected():
                     async with request.app.state.pool.acquire() as conn:
-                        # A user removed meanwhile gets nothing more.
-                        if await get_user(conn, user.username) is None:
+                        # Signed out, expired or removed meanwhile: nothing more.
+                        if await session_user(conn, session_id) is None:
                             return
                         changed = await open_alerts(conn, user, since=cursor)
                     if changed:

@@ -396,3 +396,29 @@ def test_a_rejected_proposal_links_nothing_and_a_practitioner_decides_only_their
     links = TopicReader(kafka_servers, world["settings"].topic_identity_links)
     assert [links.poll() for _ in range(3)][-1] == []  # nothing was linked
     links.close()
+
+
+def test_a_session_ended_by_signing_out_is_refused_even_with_a_copy_of_its_cookie(
+    world: dict[str, Any],
+) -> None:
+    client = login(world, "cardiff")
+    stolen = dict(client.cookies)  # a copy of the cookie, as an attacker might hold it
+    ident = world["ids"]["cardiff"]
+    assert client.get(f"/alerts/{ident}").status_code == 200
+    client.post("/logout", follow_redirects=False)
+    client.cookies.clear()
+    for name, value in stolen.items():
+        client.cookies.set(name, value)
+    replayed = client.post(f"/alerts/{ident}/acknowledge", follow_redirects=False)
+    assert (replayed.status_code, replayed.headers["location"]) == (303, "/login")
+    status = db(
+        world["dsn"], lambda c: c.fetchval("SELECT status FROM alerts WHERE alert_id = $1", ident)
+    )
+    assert status != "acknowledged"
+    # Removing a user ends their sessions too.
+    other = login(world, "swansea")
+    db(
+        world["dsn"],
+        lambda c: c.execute("DELETE FROM users WHERE username = $1", world["names"]["swansea"]),
+    )
+    assert other.get("/", follow_redirects=False).headers["location"] == "/login"
