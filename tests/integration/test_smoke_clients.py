@@ -71,9 +71,8 @@ def test_admin_creates_topic_with_requested_partitions(
 async def test_asyncpg_round_trip(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("CREATE TEMP TABLE probe (child_ref text PRIMARY KEY, n int)")
-        await conn.execute("INSERT INTO probe VALUES ($1, $2)", "ref-1", 3)
-        row = await conn.fetchrow("SELECT child_ref, n FROM probe")
+        # The services' role may not create tables, temporary ones included: a typed round trip.
+        row = await conn.fetchrow("SELECT $1::text AS child_ref, $2::int AS n", "ref-1", 3)
         version = await conn.fetchval("SHOW server_version_num")
     finally:
         await conn.close()
