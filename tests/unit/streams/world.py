@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from safeguard.kernel.topics import TABLES
 from streams import handlers, matching, topics
 from streams.app import settings
 from streams.domain import clock
@@ -23,17 +24,10 @@ class World:
     ) -> None:
         self.tables: dict[str, dict[bytes, Any]] = {}
         self.names: dict[int, str] = {}
-        for name in (
-            "child_to_evidence",
-            "child_to_registrations",
-            "child_to_deadline",
-            "child_to_concern_due",
-            "family_to_departures",
-            "identity_graph",
-        ):
-            self._table(monkeypatch, name)
-        self.tables["block_to_entries"] = {}
-        monkeypatch.setattr(matching, "block_to_entries", self.tables["block_to_entries"])
+        for name in TABLES:  # each a dict, where the module that handles it reads it
+            self.tables[name] = {}
+            module = matching if hasattr(matching, name) else handlers
+            monkeypatch.setattr(module, name, self.tables[name])
         self.handlers = {
             "observations": handlers.handle_observation,
             "concern_signals": handlers.handle_observation,
@@ -63,11 +57,6 @@ class World:
         self.shuffle = shuffle
         """With a random source, records of different keys are read in a random order (each
         key's records stay in order, as in a partition): other partitions run at other speeds."""
-
-    def _table(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-        table: dict[bytes, Any] = {}
-        self.tables[name] = table
-        monkeypatch.setattr(handlers, name, table)
 
     def feed(self, topic: str, key: bytes, value: bytes) -> None:
         self.queue.append((topic, key, value))
