@@ -8,7 +8,8 @@
     GET  /identity               links proposed from agencies' encodings, waiting (audited)
     POST /identity/{id}/confirm | /reject   (audited; a confirmation publishes the identity link)
 
-Sessions are signed cookies (``SameSite=Strict``, so another site cannot post with them). A
+Sessions live in the database; the signed cookie (``SameSite=Strict``, so another site cannot
+post with it) only names one, so signing out or removing the user ends it at once. A
 practitioner sees only their local authority's alerts; an administrator sees all.
 """
 
