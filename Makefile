@@ -78,5 +78,8 @@ DEMO_ARGS ?=
 demo: system-deps venv
 	$(SAFEGUARD) demo $(DEMO_ARGS)
 
+# A PostgreSQL cluster the postgres account could not keep inside .safeguard lives in a folder of
+# its own, remembered in .safeguard/data/postgres.location: it goes too.
 clean: down
+	@if [ -f .safeguard/data/postgres.location ]; then rm -rf "$$(cat .safeguard/data/postgres.location)"; fi
 	rm -rf $(VENV) .safeguard

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -35,15 +36,21 @@ def test_the_demo_in_a_fresh_clone_on_new_services_raises_the_alerts_and_stops_i
         SAFEGUARD_CACHE_DIR=str(settings.cache_dir.resolve()),
         COLUMNS="200",
     )
-    result = subprocess.run(
-        safeguard("demo", "--once", "--children", "40", "--port", str(port)),
-        cwd=clone,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            safeguard("demo", "--once", "--children", "40", "--port", str(port)),
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+            check=False,
+        )
+    finally:
+        # A cluster PostgreSQL could not reach inside the clone lives elsewhere: remove it too.
+        pointer = clone / ".safeguard/data/postgres.location"
+        if pointer.is_file():
+            shutil.rmtree(pointer.read_text().strip(), ignore_errors=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "not found in cluster metadata" not in result.stderr
     worker_log = (clone / ".safeguard/data/demo/worker.log").read_text(errors="replace")
