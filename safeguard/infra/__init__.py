@@ -29,7 +29,8 @@ class ServiceStatus:
 def up(settings: Settings) -> list[ServiceStatus]:
     """Start (or reuse) Kafka and PostgreSQL; return their status once both answer."""
     if settings.kafka_managed or settings.postgres_managed:
-        process.private_folder(settings.data_dir.resolve())
+        # 0711: PostgreSQL, run as its own account, passes through to its folder inside.
+        process.private_folder(settings.data_dir.resolve(), mode=0o711)
     if settings.kafka_managed:
         broker = kafka.KafkaBroker(settings)
         started = broker.start()

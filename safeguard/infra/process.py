@@ -92,10 +92,11 @@ def minimal_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
-def private_folder(path: Path, owner: int | None = None) -> Path:
+def private_folder(path: Path, owner: int | None = None, mode: int = 0o700) -> Path:
     """``path`` as a folder only its owner can enter, created (with its missing parents) mode
-    0700; ``InfraError`` when it, a folder made for it, or the folder they are made in is a
-    symbolic link, or when it belongs to another account than this one (or ``owner``).
+    0700, or ``mode`` (0711 lets another account pass through to a folder of its own inside);
+    ``InfraError`` when it, a folder made for it, or the folder they are made in is a symbolic
+    link, or when it belongs to another account than this one (or ``owner``).
 
     The launcher may run as root: it never follows a link in its data folders, and never uses
     a folder another account prepared for it.
@@ -110,6 +111,7 @@ def private_folder(path: Path, owner: int | None = None) -> Path:
     for folder in reversed(missing):
         with contextlib.suppress(FileExistsError):  # made meanwhile: checked below like any other
             folder.mkdir(mode=0o700)
+            folder.chmod(mode)  # as asked, whatever the umask
     for folder in [*missing, path]:
         _check_own(folder, owner)
     return path

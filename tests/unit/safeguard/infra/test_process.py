@@ -107,3 +107,13 @@ def test_a_launched_program_inherits_no_setting(monkeypatch: pytest.MonkeyPatch)
     env = minimal_env({"PGPASSWORD": "p"})
     assert env["PATH"] == "/usr/bin:/bin" and env["PGPASSWORD"] == "p"
     assert not [name for name in env if name.startswith("SAFEGUARD_")]
+
+
+def test_a_data_folder_lets_another_account_pass_through_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        folder = private_folder(tmp_path / "repo" / ".safeguard" / "data", mode=0o711)
+    finally:
+        os.umask(old)
+    modes = [(p.stat().st_mode & 0o777) for p in (tmp_path / "repo", folder.parent, folder)]
+    assert modes == [0o711, 0o711, 0o711]
