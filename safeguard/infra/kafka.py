@@ -146,7 +146,9 @@ class KafkaBroker:
         """Format the KRaft storage once; True if it was formatted now."""
         if (self.home / "data" / "meta.properties").exists():
             return False
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # one in 64 would read as an option to kafka-storage
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         run_checked(
             [
                 *self._java(),
