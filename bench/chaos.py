@@ -44,8 +44,9 @@ from kafka import KafkaAdminClient
 
 from bench.chaos_outputs import FAILURES, collect, compare, end_offsets, state_differences
 from producers.scenario import generate, write
+from safeguard.kernel.clients import connection_options, kafka_env
 from safeguard.kernel.errors import EXIT_FAULT
-from safeguard.kernel.settings import load_settings
+from safeguard.kernel.settings import Settings, load_settings
 from safeguard.kernel.topics import own_topics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ INPUTS = (
 class Run:
     """One run's worker: its settings, its process, and how often it was killed."""
 
-    servers: str
+    kafka: Settings
     folder: Path
     faulty: bool
     rng: random.Random
@@ -83,7 +84,7 @@ class Run:
     def __post_init__(self) -> None:
         prefix = f"chaos-{uuid.uuid4().hex[:8]}"
         self.env = {
-            "SAFEGUARD_KAFKA_BOOTSTRAP": self.servers,
+            **kafka_env(self.kafka),
             "SAFEGUARD_APP_ID": prefix,
             "SAFEGUARD_DATA_DIR": str(self.folder / "data"),
             "SAFEGUARD_TOPIC_PARTITIONS": "4",
@@ -142,7 +143,7 @@ class Run:
 
     def delete_topics(self) -> None:
         prefix = self.env["SAFEGUARD_APP_ID"]
-        admin = KafkaAdminClient(bootstrap_servers=self.servers)
+        admin = KafkaAdminClient(**connection_options(self.kafka, "admin"))
         try:
             admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix)])
         finally:
@@ -193,11 +194,11 @@ class Run:
         return self.ends() == before and all(self.consumed(name) for name in INPUTS)
 
     def ends(self) -> dict[str, int]:
-        return {name: sum(end_offsets(self.servers, self.topic(name)).values()) for name in INPUTS}
+        return {name: sum(end_offsets(self.kafka, self.topic(name)).values()) for name in INPUTS}
 
     def consumed(self, name: str) -> bool:
-        ends = end_offsets(self.servers, self.topic(name))
-        admin = KafkaAdminClient(bootstrap_servers=self.servers)
+        ends = end_offsets(self.kafka, self.topic(name))
+        admin = KafkaAdminClient(**connection_options(self.kafka, "admin"))
         try:
             committed = admin.list_group_offsets({self.env["SAFEGUARD_APP_ID"]: None})
         except Exception:  # a coordinator still loading means "not yet"
@@ -241,14 +242,14 @@ def execute(run: Run, paths: dict[str, Path]) -> dict[str, Any]:
         run.delete_topics()
 
 
-def chaos(servers: str, children: int, kills: int, seed: int, folder: Path) -> dict[str, int]:
+def chaos(kafka: Settings, children: int, kills: int, seed: int, folder: Path) -> dict[str, int]:
     """Both runs and their comparison."""
     paths = write(generate(children, seed, START), folder / "scenario")
     per_phase = {"registrations": kills // 3, "observations": kills // 3, "timers": kills // 3}
     per_phase["observations"] += kills - sum(per_phase.values())
     rng = random.Random(seed)  # noqa: S311 - when to kill, not a secret
-    clean = execute(Run(servers, folder / "clean", False, rng, {}), paths)
-    faulty = execute(Run(servers, folder / "faulty", True, rng, per_phase), paths)
+    clean = execute(Run(kafka, folder / "clean", False, rng, {}), paths)
+    faulty = execute(Run(kafka, folder / "faulty", True, rng, per_phase), paths)
     figures = compare(clean, faulty)
     if figures["state_different"]:
         differences = state_differences(clean, faulty)
@@ -262,10 +263,10 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=15)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    servers = load_settings().kafka_servers
+    kafka = load_settings()
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="chaos-"))
-    figures = chaos(servers, args.children, args.kills, args.seed, folder)
+    figures = chaos(kafka, args.children, args.kills, args.seed, folder)
     figures["seconds"] = round(time.monotonic() - started)
     results = REPO / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)

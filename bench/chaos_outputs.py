@@ -9,6 +9,8 @@ from typing import Any, Protocol
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
+from safeguard.kernel.clients import consumer_options
+from safeguard.kernel.settings import Settings
 from safeguard.kernel.topics import TABLES
 from schemas.codec import EventCodec, TopicCodec
 
@@ -20,7 +22,7 @@ OBSERVATIONS = TopicCodec("observation", "retraction")
 class Finished(Protocol):
     """A finished run: where its topics are, and how often its worker was killed."""
 
-    servers: str
+    kafka: Settings
     env: dict[str, str]
     kills: int
     fault_exits: int
@@ -28,8 +30,8 @@ class Finished(Protocol):
     def topic(self, name: str) -> str: ...
 
 
-def end_offsets(servers: str, topic: str) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=servers)
+def end_offsets(kafka: Settings, topic: str) -> dict[TopicPartition, int]:
+    consumer = KafkaConsumer(**consumer_options(kafka, "admin", None))
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return dict(consumer.end_offsets(partitions))
@@ -37,10 +39,10 @@ def end_offsets(servers: str, topic: str) -> dict[TopicPartition, int]:
         consumer.close()
 
 
-def read_all(servers: str, topic: str) -> list[Any]:
+def read_all(kafka: Settings, topic: str) -> list[Any]:
     """Every record of ``topic``, from the beginning to its current end."""
-    ends = end_offsets(servers, topic)
-    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    ends = end_offsets(kafka, topic)
+    consumer = KafkaConsumer(**consumer_options(kafka, "admin", None))
     try:
         consumer.assign(list(ends))
         consumer.seek_to_beginning(*ends)
@@ -63,13 +65,13 @@ TIMING_SIGNALS = (b'"deadline_due"', b'"type": "absorb"', b'"type": "forward"')
 def collect(run: Finished) -> dict[str, Any]:
     versions: dict[str, set[str]] = collections.defaultdict(set)
     for name in ("ALERTS_CONCERN", "ALERTS_EDUCATION"):
-        for record in read_all(run.servers, run.topic(name)):
+        for record in read_all(run.kafka, run.topic(name)):
             alert = ALERTS.decode(record.value)
             versions[f"{alert['alert_id']}#{alert['version']}"].add(record.value.hex())
     dead = {
         f"{letter['error_kind']}:{letter['payload'].hex()}"
         for letter in (
-            DEAD_LETTERS.decode(r.value) for r in read_all(run.servers, run.topic("DEADLETTER"))
+            DEAD_LETTERS.decode(r.value) for r in read_all(run.kafka, run.topic("DEADLETTER"))
         )
     }
     # What a reference merged into another sends it depends on what had arrived by then (an
@@ -78,18 +80,18 @@ def collect(run: Finished) -> dict[str, Any]:
     signals = {
         f"{record.key.hex()}:{record.value.hex()}"
         for name in ("EDUCATION_SIGNALS", "FAMILY_DEPARTURES", "CONCERN_SIGNALS")
-        for record in read_all(run.servers, run.topic(name))
+        for record in read_all(run.kafka, run.topic(name))
         if not any(kind in record.value for kind in TIMING_SIGNALS)
     }
     movements = {  # the education findings' observations, and their retractions
         record.value.hex()
-        for record in read_all(run.servers, run.topic("OBSERVATIONS"))
+        for record in read_all(run.kafka, run.topic("OBSERVATIONS"))
         if OBSERVATIONS.decode(record.value)[1]["event_id"].startswith(("edu-", "retract-edu-"))
     }
     state: dict[str, str] = {}
     for table in TABLES:
         topic = f"{run.env['SAFEGUARD_APP_ID']}-{table}-changelog"
-        for record in read_all(run.servers, topic):
+        for record in read_all(run.kafka, topic):
             key = f"{table}:{record.key.hex()}"
             if record.value is None:
                 state.pop(key, None)

@@ -23,13 +23,15 @@ from typing import Any
 import faust
 
 from schemas.codec import EventCodec
-from streams.app import TUNING
+from streams.app import TUNING, settings
+from streams.auth import broker_credentials
 
 
 def main(mode: str, topic_name: str, out_name: str, events: int, data_dir: str) -> None:
     app = faust.App(
         f"ceiling-{os.getpid()}-{mode}",
-        broker="kafka://" + os.environ.get("SAFEGUARD_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        broker=f"kafka://{settings.kafka_servers}",
+        broker_credentials=broker_credentials(settings, "admin"),
         store="rocksdb://",
         datadir=data_dir,
         consumer_auto_offset_reset="earliest",

@@ -16,14 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 from rich.console import Console
 
-from safeguard.kernel.clients import producer_options
-from safeguard.kernel.settings import load_settings
-from safeguard.kernel.topics import own_topics
+from safeguard.kernel.clients import (
+    connection_options,
+    consumer_options,
+    kafka_env,
+    producer_options,
+)
+from safeguard.kernel.settings import ENV_PREFIX, Settings, load_settings
+from safeguard.kernel.topics import ensure_topics, own_topics
 from schemas.codec import EventCodec
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -94,10 +98,9 @@ class Run:
     def __init__(self, scale: Scale) -> None:
         self.scale = scale
         self.settings = load_settings()
-        self.servers = self.settings.kafka_servers
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}"
         self.tmp = Path(tempfile.mkdtemp(prefix="safeguard-bench-"))
-        self.admin = KafkaAdminClient(bootstrap_servers=self.servers)
+        self.admin = KafkaAdminClient(**connection_options(self.settings, "admin"))
 
     def topics(self, name: str) -> dict[str, str]:
         """Worker settings for a phase: its own topics and app id."""
@@ -107,27 +110,19 @@ class Run:
             "SAFEGUARD_DATA_DIR": str(self.tmp / name),
             "SAFEGUARD_TOPIC_PARTITIONS": str(self.scale.partitions),
             "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
-            "SAFEGUARD_KAFKA_BOOTSTRAP": self.servers,
+            **kafka_env(self.settings),
             # The generated events happen from T0 on: the worker's clock is then too, so an
             # immediate-risk report is current and nothing has left the look-back.
             "SAFEGUARD_CLOCK": (T0 + dt.timedelta(days=1)).isoformat(),
         }
         env |= own_topics(base)
-        self.admin.create_topics(
-            [
-                NewTopic(v, num_partitions=self.scale.partitions, replication_factor=1)
-                for k, v in env.items()
-                # The worker creates the links topic itself: it has one partition.
-                if k.startswith("SAFEGUARD_TOPIC_")
-                and k != "SAFEGUARD_TOPIC_IDENTITY_LINKS"
-                and k != "SAFEGUARD_TOPIC_PARTITIONS"
-            ]
-        )
+        # As the admin: the phase's topics, Faust's changelogs included, and the worker's ACLs.
+        ensure_topics(settings_of(env))
         return env
 
     def produce(self, topic: str, records: list[tuple[bytes, bytes]]) -> None:
         producer = KafkaProducer(
-            **producer_options(self.servers, linger_ms=20, batch_size=256 * 1024)
+            **producer_options(self.settings, "admin", linger_ms=20, batch_size=256 * 1024)
         )
         for key, value in records:
             producer.send(topic, key=key, value=value)
@@ -151,7 +146,7 @@ class Run:
         )
 
     def lag(self, group: str, topic: str) -> int:
-        consumer = KafkaConsumer(bootstrap_servers=self.servers)
+        consumer = KafkaConsumer(**consumer_options(self.settings, "admin", None))
         try:
             partitions = [TopicPartition(topic, p) for p in range(self.scale.partitions)]
             ends = consumer.end_offsets(partitions)
@@ -166,6 +161,16 @@ class Run:
             )
         finally:
             consumer.close()
+
+
+def settings_of(env: dict[str, str]) -> Settings:
+    """The settings a process started with ``env`` (``SAFEGUARD_*`` variables) would read."""
+    fields = {
+        name.removeprefix(ENV_PREFIX).lower(): value
+        for name, value in env.items()
+        if name.startswith(ENV_PREFIX)
+    }
+    return Settings.model_validate(fields)
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -10,7 +10,7 @@ from hdrh.histogram import HdrHistogram
 from kafka import KafkaConsumer, KafkaProducer
 
 from bench.harness import AGENCIES, ORDINARY, Run, console, observation, peak_rss_mb, stop
-from safeguard.kernel.clients import producer_options
+from safeguard.kernel.clients import consumer_options, producer_options
 
 
 def latency(run: Run) -> dict[str, Any]:
@@ -19,11 +19,10 @@ def latency(run: Run) -> dict[str, Any]:
     proc = run.worker(env, "latency")
     alerts = KafkaConsumer(
         env["SAFEGUARD_TOPIC_ALERTS_CONCERN"],
-        bootstrap_servers=run.servers,
-        auto_offset_reset="earliest",
+        **consumer_options(run.settings, "admin", None),
         consumer_timeout_ms=1000,
     )
-    producer = KafkaProducer(**producer_options(run.servers, linger_ms=0))
+    producer = KafkaProducer(**producer_options(run.settings, "admin", linger_ms=0))
     # Warm up: the first alert proves the worker is ready.
     key, value = observation(
         -1, 0, "control.seen_in_inappropriate_places", AGENCIES[2], urgent=True
@@ -107,8 +106,7 @@ def recovery(run: Run) -> dict[str, Any]:
     stop(proc, signal.SIGKILL)
     alerts = KafkaConsumer(
         env["SAFEGUARD_TOPIC_ALERTS_CONCERN"],
-        bootstrap_servers=run.servers,
-        auto_offset_reset="earliest",
+        **consumer_options(run.settings, "admin", None),
         consumer_timeout_ms=1000,
     )
     restarted = time.monotonic()

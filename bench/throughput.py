@@ -16,6 +16,7 @@ from kafka.admin import NewTopic
 
 from bench.harness import AGENCIES, CODEC, ORDINARY, Run, console, observation, peak_rss_mb, stop
 from safeguard.infra.kafka import KafkaBroker
+from safeguard.kernel.clients import connection_options, consumer_options
 
 
 def throughput(run: Run, profile: Path | None = None) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def throughput(run: Run, profile: Path | None = None) -> dict[str, Any]:
     del records
 
     console.log("baseline: aiokafka consume + decode")
-    decode_rate = asyncio.run(_aiokafka_decode(run.servers, topic, s.events))
+    decode_rate = asyncio.run(_aiokafka_decode(run, topic, s.events))
     console.log("baseline: Kafka ConsumerPerformance")
     broker_rate = _consumer_perf(run, topic, s.events)
 
@@ -102,13 +103,10 @@ def _faust_ceiling(run: Run, env: dict[str, str], mode: str, topic: str, out: st
     return events / (time.monotonic() - started)
 
 
-async def _aiokafka_decode(servers: str, topic: str, expected: int) -> float:
+async def _aiokafka_decode(run: Run, topic: str, expected: int) -> float:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=servers,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+        **consumer_options(run.settings, "admin", None),
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
@@ -125,6 +123,32 @@ async def _aiokafka_decode(servers: str, topic: str, expected: int) -> float:
         await consumer.stop()
 
 
+def _java_client_config(run: Run) -> Path:
+    """Kafka's own tools log in as the admin too: the same options in Java's form (0600)."""
+    options = connection_options(run.settings, "admin")
+    lines = [f"security.protocol={options['security_protocol']}"]
+    if run.settings.kafka_ca_path is not None:
+        lines += [
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={run.settings.kafka_ca_path}",
+        ]
+    if "sasl_mechanism" in options:
+        module = (
+            "plain.PlainLoginModule"
+            if options["sasl_mechanism"] == "PLAIN"
+            else "scram.ScramLoginModule"
+        )
+        lines += [
+            f"sasl.mechanism={options['sasl_mechanism']}",
+            f"sasl.jaas.config=org.apache.kafka.common.security.{module} required "
+            f'username="{options["sasl_plain_username"]}" password="{options["sasl_plain_password"]}";',
+        ]
+    path = run.tmp / "java-client.properties"
+    path.touch(mode=0o600)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def _consumer_perf(run: Run, topic: str, expected: int) -> float:
     broker = KafkaBroker(run.settings)
     result = subprocess.run(
@@ -135,7 +159,9 @@ def _consumer_perf(run: Run, topic: str, expected: int) -> float:
             f"{broker.libs}/*",
             "org.apache.kafka.tools.ConsumerPerformance",
             "--bootstrap-server",
-            run.servers,
+            run.settings.kafka_servers,
+            "--command-config",
+            str(_java_client_config(run)),
             "--topic",
             topic,
             "--messages",

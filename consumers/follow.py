@@ -92,9 +92,9 @@ class AlertConsumer:
         stop = stop or asyncio.Event()
         group = f"{self.settings.app_id}-{self.name}"
         consumer = AIOKafkaConsumer(
-            *self.topics, **consumer_options(self.settings.kafka_servers, group)
+            *self.topics, **consumer_options(self.settings, "alert-store", group)
         )
-        self.producer = AIOKafkaProducer(**producer_options(self.settings.kafka_servers))
+        self.producer = AIOKafkaProducer(**producer_options(self.settings, "alert-store"))
         await self.retry(self.open)
         await consumer.start()
         await self.producer.start()

@@ -158,7 +158,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="safeguard-stream intake",
         version="1",
         description=__doc__,
-        lifespan=pool_and_producer(settings),
+        lifespan=pool_and_producer(settings, "intake"),
     )
     bearer = HTTPBearer(auto_error=False)
     quota = Quota(settings.intake_events_per_minute)

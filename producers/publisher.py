@@ -92,7 +92,7 @@ class Publisher:
     def __init__(self, settings: Settings, producer: KafkaProducer | None = None) -> None:
         self.settings = settings
         self.producer = producer or KafkaProducer(
-            **producer_options(settings.kafka_servers, linger_ms=5)
+            **producer_options(settings, "importer", linger_ms=5)
         )
         self._pending: list[Any] = []
 

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import Any
 
+from safeguard.kernel.clients import connection_options
 from streams import watchdog
 from streams.app import app, settings
 from streams.domain import clock
@@ -59,7 +60,7 @@ async def aggregate_observations(stream: Any) -> None:
 async def follow_schools() -> None:
     while True:  # reference data must keep flowing: a failure is logged and retried
         try:
-            await directory.follow(settings.kafka_servers, settings.topic_schools)
+            await directory.follow(connection_options(settings, "worker"), settings.topic_schools)
         except Exception:
             log.exception("reading %s failed; retrying in 5 s", settings.topic_schools)
             await asyncio.sleep(5)
@@ -81,7 +82,11 @@ async def watch_progress() -> None:
     while True:  # the watchdog must keep watching: a failure to start is logged and retried
         try:
             await watchdog.watch(
-                app, settings.app_id, settings.kafka_servers, sources, settings.worker_stall_seconds
+                app,
+                settings.app_id,
+                connection_options(settings, "worker"),
+                sources,
+                settings.worker_stall_seconds,
             )
         except Exception:
             log.exception("the progress watchdog failed; starting it again in 5 s")

@@ -1,7 +1,8 @@
 """The Faust app, and nothing else: topics, tables and agents live in their own modules.
 
-Run a worker with ``safeguard worker`` (which also creates the project's topics), or with Faust's
-own command once the topics exist: ``faust -A streams.app worker -l info``.
+Run a worker with ``safeguard worker``: it checks the project's topics, and logs in to Kafka as
+the worker principal (``streams.auth``; set at start, so that importing the app, as the unit
+tests do, needs no broker credentials).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class SchoolDirectory:
             return
         self.schools[school["school_id"]] = school
 
-    async def follow(self, servers: str, topic: str) -> None:
+    async def follow(self, connection: dict[str, Any], topic: str) -> None:
         """Read ``topic`` from the beginning, set ``ready`` at its end, then keep following.
 
         With no consumer group, aiokafka assigns every partition of the topic to this reader.
@@ -60,7 +60,7 @@ class SchoolDirectory:
         """
         consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=servers,
+            **connection,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -54,12 +55,14 @@ class Progress:
         return stalled
 
 
-async def watch(app: object, group: str, servers: str, topics: set[str], stall: float) -> None:
+async def watch(
+    app: object, group: str, connection: dict[str, Any], topics: set[str], stall: float
+) -> None:
     """Run for ever: check the worker's own partitions of ``topics`` every few seconds."""
     import asyncio
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=None)
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    consumer = AIOKafkaConsumer(**connection, group_id=None)
+    admin = AIOKafkaAdminClient(**connection)
     progress = Progress(stall)
     await consumer.start()
     await admin.start()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from safeguard.kernel.errors import EXIT_FAULT
 from safeguard.kernel.settings import Settings
-from safeguard.kernel.topics import ensure_topics
+from safeguard.kernel.topics import check_topics
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +18,15 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     """Run the worker until stopped; exits 70 for a fault that is not about one record."""
     # Every topic, Faust's changelogs included, exists with its partitions before Faust reads
     # its metadata: otherwise each agent fails for minutes on a broker new to the project.
-    ensure_topics(settings)
+    # The worker may not create them: the admin does (`safeguard topics create`, `infra up`).
+    check_topics(settings, "worker")
     import faust
 
     import streams.agents  # noqa: F401 - registers the agents with the app
     from streams.app import app
+    from streams.auth import broker_credentials
+
+    app.conf.broker_credentials = broker_credentials(settings, "worker")
 
     marker = Path(app.conf.appdir) / "stopped-cleanly"
     forget_state_after_an_unclean_stop(Path(app.conf.tabledir), marker)

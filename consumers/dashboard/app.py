@@ -81,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         title="safeguard-stream dashboard",
-        lifespan=pool_and_producer(settings),
+        lifespan=pool_and_producer(settings, "dashboard"),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,

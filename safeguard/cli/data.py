@@ -26,8 +26,9 @@ from producers.publisher import Publisher
 from producers.scenario import generate, write
 from producers.schools import read_schools
 from safeguard.cli.common import console, err, friendly_errors
+from safeguard.kernel.access import writes
 from safeguard.kernel.settings import Settings, load_settings
-from safeguard.kernel.topics import ensure_topics, topic_specs
+from safeguard.kernel.topics import check_topics, ensure_topics, topic_specs
 from schemas.linkage import LinkageKeys
 
 topics_app = typer.Typer(help="The project's Kafka topics.")
@@ -44,7 +45,8 @@ def _file(help: str) -> Any:
 @topics_app.command("create")
 @friendly_errors
 def topics_create() -> None:
-    """Create the project's topics that do not exist yet (safe to repeat)."""
+    """Create the project's topics that do not exist yet and grant each part its ACLs, as the
+    Kafka admin (safe to repeat)."""
     settings = load_settings()
     created = ensure_topics(settings)
     for name in topic_specs(settings):
@@ -59,7 +61,7 @@ def import_schools(file: Annotated[Path, _file("Schools CSV.")]) -> None:
     parsed = read_schools(file)
     for line, reason in parsed.rejected:
         err.print(f"{file.name}:{line}: rejected: {reason}", highlight=False, markup=False)
-    ensure_topics(settings)
+    check_topics(settings, "importer", writes(settings, "importer"))
     with Publisher(settings) as publisher:
         publisher.schools(list(track(parsed.records, description="publishing", console=err)))
     console.print(
@@ -102,7 +104,7 @@ def run_import(importer: Importer, file: Path) -> None:
     settings = load_settings()
     pseudonyms = pseudonymiser(settings)
     total = count(importer, file)  # also checks the columns before connecting
-    ensure_topics(settings)
+    check_topics(settings, "importer", writes(settings, "importer"))
     with Publisher(settings) as publisher, Progress(console=err) as progress:
         task = progress.add_task(f"importing {file.name}", total=total)
         summary = import_file(importer, file, publisher, pseudonyms, lambda: progress.advance(task))
@@ -295,7 +297,7 @@ def _publish_one(importer: Importer, row: dict[str, str]) -> None:
     settings = load_settings()
     now = settings.clock or dt.datetime.now(dt.UTC)
     record = importer.convert(row, pseudonymiser(settings), now)
-    ensure_topics(settings)
+    check_topics(settings, "importer", writes(settings, "importer"))
     with Publisher(settings) as publisher:
         console.print(publisher.publish(importer.kind, record), highlight=False)
 

@@ -27,6 +27,7 @@ from rich.console import Console
 from safeguard import infra
 from safeguard.cli.common import friendly_errors, stop
 from safeguard.cli.demo_scenario import DemoError, publish_scenario
+from safeguard.kernel.clients import consumer_options
 from safeguard.kernel.errors import EXIT_FAULT
 from safeguard.kernel.settings import Settings, load_settings, service_environment
 from safeguard.kernel.topics import ensure_topics
@@ -97,9 +98,7 @@ def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) 
 
 def _alert_follower(settings: Settings) -> KafkaConsumer:
     """A reader of both alert topics from their current ends: only this run's alerts print."""
-    alerts = KafkaConsumer(
-        bootstrap_servers=settings.kafka_servers, group_id=None, enable_auto_commit=False
-    )
+    alerts = KafkaConsumer(**consumer_options(settings, "admin", None))
     partitions = [
         TopicPartition(topic, p)
         for topic in (settings.topic_alerts_concern, settings.topic_alerts_education)

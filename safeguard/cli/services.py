@@ -13,15 +13,16 @@ import typer
 import uvicorn
 
 from safeguard.cli.common import friendly_errors
+from safeguard.kernel.access import writes
 from safeguard.kernel.settings import load_settings
-from safeguard.kernel.topics import ensure_topics
+from safeguard.kernel.topics import check_topics
 
 
 @friendly_errors
 def worker(
     loglevel: Annotated[str, typer.Option("--loglevel", "-l", help="Log level.")] = "info",
 ) -> None:
-    """Run the stream processor (a Faust worker); creates and checks every topic first.
+    """Run the stream processor (a Faust worker); checks every topic first.
 
     Exits 70 when it stops for a fault that is not about one record (see streams.guard).
     """
@@ -39,7 +40,7 @@ def intake(
     from producers.intake import create_app
 
     settings = load_settings()
-    ensure_topics(settings)
+    check_topics(settings, "intake", writes(settings, "intake"))
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 

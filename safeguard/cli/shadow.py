@@ -29,6 +29,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import GroupIdNotFoundError, KafkaError
 
 from safeguard.cli.common import stop
+from safeguard.kernel.clients import connection_options, consumer_options, producer_options
 from safeguard.kernel.errors import SafeguardError, ServiceUnavailableError
 from safeguard.kernel.settings import Settings, env_name, load_settings, service_environment
 from safeguard.kernel.topics import ensure_topics, topic_fields, topic_specs
@@ -117,7 +118,7 @@ def run(
     copied = {}
     for topic in SOURCES:
         source, target = getattr(live, topic), getattr(mine, topic)
-        copied[source] = _copy(live.kafka_servers, source, target)
+        copied[source] = _copy(live, source, target)
         progress(f"copied {copied[source]} records of {source}")
     progress("running the worker over the copy")
     folder = mine.worker_dir
@@ -153,10 +154,10 @@ def forget(s: Settings) -> None:
     shutil.rmtree(s.worker_dir, ignore_errors=True)
 
 
-def _copy(servers: str, source: str, target: str) -> int:
+def _copy(s: Settings, source: str, target: str) -> int:
     """Every record of ``source`` as it is now into the same partition of ``target``."""
-    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
-    producer = KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=20)
+    consumer = KafkaConsumer(**consumer_options(s, "admin", None))
+    producer = KafkaProducer(**producer_options(s, "admin", linger_ms=20))
     count = 0
     try:
         parts = [TopicPartition(source, p) for p in consumer.partitions_for_topic(source) or ()]
@@ -220,7 +221,7 @@ def _consumed(s: Settings) -> bool:
 
 
 def _ends(s: Settings, topic: str) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=s.kafka_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**consumer_options(s, "admin", None))
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return dict(consumer.end_offsets(parts))
@@ -230,7 +231,7 @@ def _ends(s: Settings, topic: str) -> dict[TopicPartition, int]:
 
 def _admin(s: Settings) -> KafkaAdminClient:
     try:
-        return KafkaAdminClient(bootstrap_servers=s.kafka_servers)
+        return KafkaAdminClient(**connection_options(s, "admin"))
     except KafkaError as exc:
         raise ServiceUnavailableError(
             f"no Kafka broker answered at {s.kafka_servers}: {type(exc).__name__}"
@@ -305,7 +306,7 @@ def _read(s: Settings, topic: str) -> list[bytes]:
     ends = _ends(s, topic)
     if not ends:
         raise ShadowError(f"no topic {topic}: has that shadow run been made?")
-    consumer = KafkaConsumer(bootstrap_servers=s.kafka_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**consumer_options(s, "admin", None))
     values: list[bytes] = []
     try:
         consumer.assign(list(ends))

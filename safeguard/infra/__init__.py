@@ -1,7 +1,8 @@
 """The local infrastructure: a real Kafka broker and PostgreSQL cluster, or the external ones.
 
-``up`` starts what is not configured as external and waits until each answers; ``down`` stops
-exactly what ``up`` started, through pid files; ``status`` reports both.
+``up`` starts what is not configured as external and waits until each answers (for the local
+broker it also creates the project's topics and grants each part its ACLs, as the admin);
+``down`` stops exactly what ``up`` started, through pid files; ``status`` reports both.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from safeguard.infra import kafka, postgres, process
 from safeguard.kernel.errors import ServiceUnavailableError
 from safeguard.kernel.settings import Settings
+from safeguard.kernel.topics import ensure_topics
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,10 @@ def up(settings: Settings) -> list[ServiceStatus]:
     if settings.kafka_managed:
         broker = kafka.KafkaBroker(settings)
         started = broker.start()
+        ensure_topics(settings)
         k = _kafka_status(settings, started_now=started)
     else:
-        kafka.check_external(settings.kafka_servers)
+        kafka.check_external(settings)
         k = _kafka_status(settings)
     if settings.postgres_managed:
         started = postgres.PostgresCluster(settings).start()
@@ -64,11 +67,11 @@ def status(settings: Settings) -> list[ServiceStatus]:
 def _kafka_status(settings: Settings, *, started_now: bool = False) -> ServiceStatus:
     if not settings.kafka_managed:
         return ServiceStatus(
-            "kafka", False, kafka.metadata_answers(settings.kafka_servers), settings.kafka_servers
+            "kafka", False, kafka.metadata_answers(settings), settings.kafka_servers
         )
     broker = kafka.KafkaBroker(settings)
     pid = broker.pid()
-    running = pid is not None and kafka.metadata_answers(settings.kafka_servers)
+    running = pid is not None and kafka.metadata_answers(settings)
     return ServiceStatus(
         "kafka", True, running, settings.kafka_servers, pid, str(broker.log_path), started_now
     )

@@ -15,15 +15,16 @@ import os
 import pwd
 import re
 import secrets
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from safeguard.infra.process import (
     ensure_port_free,
+    group_of,
     minimal_env,
     private_folder,
+    reachable_home,
     require_tool,
     run_checked,
     tail,
@@ -56,7 +57,7 @@ class PostgresCluster:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.home = _reachable_home(settings.data_dir.resolve(), self._os_user())
+        self.home = reachable_home(settings.data_dir.resolve(), "postgres", self._os_user())
         self.pgdata = self.home / "cluster"
         self.log_path = self.home / "postgres.log"
         self.socket_dir = self.home / "run"
@@ -80,7 +81,7 @@ class PostgresCluster:
 
     def _as_owner(self) -> dict[str, Any]:
         user = self._os_user()
-        return {} if user is None else {"user": user, "group": _group_of(user), "extra_groups": []}
+        return {} if user is None else {"user": user, "group": group_of(user), "extra_groups": []}
 
     def _owner_uid(self) -> int | None:
         user = self._os_user()
@@ -310,10 +311,6 @@ def check_external(dsn: str, redacted: str) -> None:
         ) from exc
 
 
-def _group_of(user: str) -> int:
-    return pwd.getpwnam(user).pw_gid
-
-
 def _sql_name(value: str) -> str:
     """A role or database name as SQL: only letters, digits and underscores are accepted, so
     nothing can break out of it."""
@@ -328,43 +325,3 @@ def _sql_name(value: str) -> str:
 
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def _reachable_home(data_dir: Path, os_user: str | None) -> Path:
-    """``data_dir/postgres``, unless ``os_user`` cannot reach it (e.g. a clone under /root).
-
-    PostgreSQL must traverse every folder above its data directory. When it cannot, the cluster
-    lives in a folder of its own under /var/tmp, made by ``mkdtemp`` (a name no one can guess
-    beforehand, mode 0700) and given to ``os_user``; ``data_dir/postgres.location`` remembers
-    it. A remembered folder is used again only if it is still a real folder owned by
-    ``os_user``: a link or a folder someone else made is refused, never followed.
-    """
-    preferred = data_dir / "postgres"
-    if os_user is None or _traversable_by(data_dir, os_user):
-        return preferred
-    owner = pwd.getpwnam(os_user).pw_uid
-    pointer = data_dir / "postgres.location"
-    if pointer.is_file() and not pointer.is_symlink():
-        home = Path(pointer.read_text().strip())
-        return private_folder(home, owner)
-    home = Path(tempfile.mkdtemp(prefix="safeguard-postgres-", dir="/var/tmp"))
-    os.chown(home, owner, _group_of(os_user))
-    write_private(pointer, f"{home}\n")
-    log.info("%s is not reachable by OS user %s; the cluster lives in %s", data_dir, os_user, home)
-    return home
-
-
-def _traversable_by(folder: Path, user: str) -> bool:
-    private_folder(folder)
-    # Others may pass through the data folder (its folders inside are 0700): PostgreSQL, run
-    # as another account, must reach its own.
-    folder.chmod(0o711)
-    entry = pwd.getpwnam(user)
-    result = subprocess.run(  # noqa: S603 - fixed argv
-        ["/usr/bin/test", "-x", str(folder)],
-        user=entry.pw_uid,
-        group=entry.pw_gid,
-        extra_groups=[],
-        check=False,
-    )
-    return result.returncode == 0

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
+import pwd
 import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from safeguard.kernel.errors import InfraError, MissingToolError, PortInUseError
+
+log = logging.getLogger(__name__)
 
 
 def require_tool(name: str, debian_package: str, *, search: Sequence[Path] = ()) -> Path:
@@ -220,9 +226,15 @@ def _signal(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
-def spawn(argv: Sequence[str | Path], log: Path, *, env: dict[str, str] | None = None) -> int:
+def spawn(
+    argv: Sequence[str | Path],
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+) -> int:
     """Start ``argv`` in its own session with output appended to ``log`` (with ``minimal_env``
-    unless ``env`` is given); return its pid."""
+    unless ``env`` is given; as ``user`` if given); return its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(  # noqa: S603 - argv is built by the launcher, never from input
@@ -232,5 +244,89 @@ def spawn(argv: Sequence[str | Path], log: Path, *, env: dict[str, str] | None =
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             env=env if env is not None else minimal_env(),
+            **as_account(user),
         )
     return proc.pid
+
+
+# accounts a service runs as when the launcher is root --------------------------------------------
+
+
+def group_of(user: str) -> int:
+    return pwd.getpwnam(user).pw_gid
+
+
+def service_account(name: str) -> str:
+    """The unprivileged system account ``name``, created (no home, no login shell) if missing."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        useradd = require_tool("useradd", "passwd")
+        run_checked(
+            [
+                useradd,
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--user-group",
+                name,
+            ],
+            f"creating the system account {name}",
+        )
+    return name
+
+
+def as_account(user: str | None) -> dict[str, Any]:
+    """``subprocess`` options that run a program as ``user`` (nothing for None: as this one)."""
+    return {} if user is None else {"user": user, "group": group_of(user), "extra_groups": []}
+
+
+def give_to(path: Path, user: str | None) -> None:
+    """Make ``user`` (None: nobody else) the owner of ``path``."""
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def reachable_home(data_dir: Path, name: str, os_user: str | None) -> Path:
+    """``data_dir/name``, unless ``os_user`` cannot reach it (e.g. a clone under /root).
+
+    A service run as another account must traverse every folder above its own. When it cannot,
+    the service lives in a folder of its own under /var/tmp, made by ``mkdtemp`` (a name no one
+    can guess beforehand, mode 0700) and given to ``os_user``; ``data_dir/<name>.location``
+    remembers it. A remembered folder is used again only if it is still a real folder owned by
+    ``os_user``: a link or a folder someone else made is refused, never followed.
+    """
+    preferred = data_dir / name
+    if os_user is None or traversable_by(data_dir, os_user):
+        return preferred
+    owner = pwd.getpwnam(os_user).pw_uid
+    pointer = data_dir / f"{name}.location"
+    if pointer.is_file() and not pointer.is_symlink():
+        home = Path(pointer.read_text().strip())
+        return private_folder(home, owner)
+    home = Path(tempfile.mkdtemp(prefix=f"safeguard-{name}-", dir="/var/tmp"))
+    os.chown(home, owner, group_of(os_user))
+    write_private(pointer, f"{home}\n")
+    log.info("%s is not reachable by OS user %s; %s lives in %s", data_dir, os_user, name, home)
+    return home
+
+
+def traversable_by(folder: Path, user: str) -> bool:
+    """True if ``user`` can pass through ``folder`` (made 0711 so that it may)."""
+    private_folder(folder)
+    # Others may pass through the data folder (its folders inside are 0700): a service run as
+    # another account must reach its own.
+    folder.chmod(0o711)
+    entry = pwd.getpwnam(user)
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        ["/usr/bin/test", "-x", str(folder)],
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=[],
+        check=False,
+    )
+    return result.returncode == 0

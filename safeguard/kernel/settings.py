@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -35,11 +35,48 @@ class Settings(BaseSettings):
         default=None,
         description="host:port list of a running Kafka; when unset, the local broker is used.",
     )
+    kafka_security_protocol: Literal["SASL_SSL", "SSL", "SASL_PLAINTEXT", "PLAINTEXT"] = Field(
+        default="SASL_SSL",
+        description="How clients talk to Kafka: SASL over TLS unless set otherwise (the local "
+        "broker accepts nothing else).",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512",
+        description="SASL mechanism (PLAIN only over TLS, for some managed clusters).",
+    )
+    kafka_username: str | None = Field(
+        default=None,
+        description="This process's Kafka principal; unset: the component's own (worker, "
+        "alert-store, intake, importer, dashboard, admin).",
+    )
+    kafka_password: SecretStr | None = Field(
+        default=None, description="Its password (unset: from the credentials file)."
+    )
+    kafka_credentials_file: Path | None = Field(
+        default=None,
+        description="JSON file of Kafka user names and passwords; unset with the local broker: "
+        "the one `infra up` generated (0600).",
+    )
+    kafka_ca_file: Path | None = Field(
+        default=None,
+        description="PEM certificate authority that signed the brokers' certificates; unset "
+        "with the local broker: its own; otherwise the system's trust store.",
+    )
+    kafka_manage_acls: bool = Field(
+        default=True,
+        description="`safeguard topics create` grants each part its ACLs (unset where the "
+        "platform team grants them).",
+    )
     kafka_port: int = Field(default=9092, ge=1, le=65535, description="Local broker port.")
     kafka_controller_port: int = Field(
         default=9093, ge=1, le=65535, description="Local KRaft controller port."
     )
     kafka_heap: str = Field(default="768m", description="Java heap of the local broker (-Xmx).")
+    kafka_os_user: str = Field(
+        default="safeguard-kafka",
+        description="Unprivileged OS account that runs the local broker when invoked as root "
+        "(created if missing).",
+    )
     kafka_start_timeout: float = Field(
         default=120.0, gt=0, description="Seconds to wait for the local broker to answer."
     )
@@ -307,6 +344,25 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
     @property
+    def kafka_home(self) -> Path:
+        """The local broker's folder (its data, certificates and generated credentials)."""
+        return self.data_dir / "kafka"
+
+    @property
+    def kafka_credentials_path(self) -> Path | None:
+        """The credentials file clients read: the setting's, else the local broker's."""
+        if self.kafka_credentials_file is not None:
+            return self.kafka_credentials_file
+        return self.kafka_home / "credentials.json" if self.kafka_managed else None
+
+    @property
+    def kafka_ca_path(self) -> Path | None:
+        """The certificate authority clients trust: the setting's, else the local broker's."""
+        if self.kafka_ca_file is not None:
+            return self.kafka_ca_file
+        return self.kafka_home / "tls" / "ca.pem" if self.kafka_managed else None
+
+    @property
     def future_tolerance(self) -> dt.timedelta:
         return dt.timedelta(hours=self.future_tolerance_hours)
 
@@ -404,6 +460,7 @@ def load_settings() -> Settings:
 #: Settings that are secrets, and the services that need each: a process the project starts
 #: gets a secret only if it needs it (the worker needs none of them).
 SECRETS = {
+    "kafka_password": ("worker", "alert-store", "intake", "dashboard", "import"),
     "pseudonym_key": ("intake", "import"),
     "pseudonym_key_file": ("intake", "import"),
     "linkage_key": ("import",),

@@ -2,12 +2,14 @@
 
 Importing this module builds no Faust app: producers and the command line use it as they are.
 
-``ensure_topics`` creates what is missing (changelogs compacted, every keyed topic with
-``topic_partitions`` partitions), refuses to go on when an existing topic has another partition
+``ensure_topics`` (as the ``admin`` principal) creates what is missing (changelogs compacted,
+every keyed topic with ``topic_partitions`` partitions), grants each part its ACLs
+(``safeguard.kernel.access``), refuses to go on when an existing topic has another partition
 count than the topics it is co-partitioned with, and returns only when the broker's metadata
-shows every topic with a leader for each partition. The worker calls it before any agent runs:
-on a broker that has never seen the project, Faust would otherwise create its changelog topics
-after it fetched its metadata, and every agent would fail for minutes.
+shows every topic with a leader for each partition. ``check_topics`` does the same checks
+without creating anything, as a part that may not create topics: the worker calls it before any
+agent runs, since on a broker new to the project Faust would otherwise create its changelog
+topics after it fetched its metadata, and every agent would fail for minutes.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from safeguard.kernel.access import grant
+from safeguard.kernel.clients import Principal, connection_options
 from safeguard.kernel.errors import ConfigError, ServiceTimeoutError, ServiceUnavailableError
 from safeguard.kernel.settings import Settings, env_name
 
@@ -39,6 +44,7 @@ TABLES = (
 #: Tables of a one-partition topic: their changelogs have one partition too.
 SINGLE_PARTITION_TABLES = ("identity_graph",)
 MS_PER_DAY = 86_400_000
+_NOT_AUTHORISED = 29  # Kafka's TOPIC_AUTHORIZATION_FAILED
 
 
 @dataclass(frozen=True)
@@ -111,15 +117,15 @@ def topic_specs(s: Settings) -> dict[str, TopicSpec]:
 
 
 def ensure_topics(s: Settings, *, timeout: float = 60.0) -> list[str]:
-    """Create the missing topics, check the partition counts, wait until all have leaders.
+    """Create the missing topics, grant the ACLs, check the partition counts, wait until all
+    have leaders.
 
     Returns the names created now. Raises ``ConfigError`` for a partition-count mismatch,
-    ``ServiceUnavailableError`` when no broker answers, ``ServiceTimeoutError`` when the topics
-    do not get leaders within ``timeout`` seconds.
+    ``ServiceUnavailableError`` when no broker answers or it refuses the admin,
+    ``ServiceTimeoutError`` when the topics do not get leaders within ``timeout`` seconds.
     """
     specs = topic_specs(s)
-    admin = _admin(s)
-    try:
+    with _admin(s, "admin") as admin:
         existing = set(admin.list_topics())
         missing = [
             NewTopic(
@@ -137,21 +143,49 @@ def ensure_topics(s: Settings, *, timeout: float = 60.0) -> list[str]:
                 admin.create_topics(missing)
         for topic in missing:
             log.info("created topic %s (%d partitions)", topic.name, topic.num_partitions)
+        if s.kafka_manage_acls and s.kafka_security_protocol.startswith("SASL_"):
+            log.info("granted %d ACLs", grant(admin, s))
         _wait_for_leaders(admin, specs, s, timeout)
         return [t.name for t in missing]
+
+
+def check_topics(
+    s: Settings, principal: Principal, names: list[str] | None = None, *, timeout: float = 60.0
+) -> None:
+    """Wait until every topic (or those ``names``) exists with a leader for each partition and
+    the partition counts agree, as ``principal``; ``ConfigError`` naming the missing topics and
+    the command that creates them when they do not appear within ``timeout`` seconds."""
+    specs = topic_specs(s)
+    if names is not None:
+        specs = {name: spec for name, spec in specs.items() if name in names}
+    with _admin(s, principal) as admin:
+        try:
+            _wait_for_leaders(admin, specs, s, timeout)
+        except ServiceTimeoutError as exc:
+            raise ConfigError(
+                f"{exc}; create the topics as the Kafka admin with `safeguard topics create` "
+                "(`safeguard infra up` does it for the local broker)"
+            ) from None
+
+
+@contextlib.contextmanager
+def _admin(s: Settings, principal: Principal) -> Iterator[KafkaAdminClient]:
+    """An admin client for ``principal``; a refusal by the broker becomes our error."""
+    try:
+        admin = KafkaAdminClient(**connection_options(s, principal), request_timeout_ms=15_000)
+    except (KafkaError, OSError) as exc:
+        raise ServiceUnavailableError(
+            f"no Kafka broker answers at {s.kafka_servers} (as {principal}): {type(exc).__name__}"
+        ) from exc
+    try:
+        yield admin
     except KafkaError as exc:
         raise ServiceUnavailableError(
-            f"the Kafka broker at {s.kafka_servers} refused a topic request: {type(exc).__name__}"
+            f"the Kafka broker at {s.kafka_servers} refused a request of {principal}: "
+            f"{type(exc).__name__}"
         ) from exc
     finally:
         admin.close()
-
-
-def _admin(s: Settings) -> KafkaAdminClient:
-    try:
-        return KafkaAdminClient(bootstrap_servers=s.kafka_servers, request_timeout_ms=15_000)
-    except (KafkaError, OSError) as exc:
-        raise ServiceUnavailableError(f"no Kafka broker answers at {s.kafka_servers}") from exc
 
 
 def _wait_for_leaders(
@@ -160,6 +194,12 @@ def _wait_for_leaders(
     deadline = time.monotonic() + timeout
     while True:
         described = {t["name"]: t for t in admin.describe_topics(list(specs))}
+        refused = sorted(n for n, t in described.items() if t.get("error_code") == _NOT_AUTHORISED)
+        if refused:
+            raise ConfigError(
+                f"the broker does not let this principal see {len(refused)} topics "
+                f"({', '.join(refused[:3])}): their ACLs are granted by `safeguard topics create`"
+            )
         counts = {name: len(t.get("partitions") or ()) for name, t in described.items()}
         check_partitions(specs, counts, s)
         waiting = sorted(

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from safeguard.kernel.settings import Settings
 from tests.integration.conftest import (  # noqa: F401 - fixtures shared with the integration tests
     _database_checked,
     admin,
     dsn,
-    kafka_servers,
+    kafka,
     topic_factory,
     unique_name,
     worker_env,
@@ -38,7 +39,7 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def browser(_database_checked: str, kafka_servers: str) -> Iterator[Browser]:  # noqa: F811
+def browser(_database_checked: str, kafka: Settings) -> Iterator[Browser]:  # noqa: F811
     # Playwright's sync API keeps an event loop running in this thread while it is open, so it
     # is opened per module (other tests use asyncio.run), after the services are checked.
     chromium = shutil.which("chromium")

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 from playwright.sync_api import Browser, expect
 
+from safeguard.kernel.settings import Settings
 from streams.domain.lifecycle import alert_id as alert_id_of
 from tests.integration.helpers import background, publish, safeguard, wait_for
 from tests.integration.records import T0, child, observation
@@ -52,7 +53,7 @@ def audit_rows(dsn: str, alert_id: str) -> list[tuple[str, str]]:
 
 def test_a_practitioner_sees_an_alert_arrive_opens_it_and_acknowledges_it(
     browser: Browser,
-    kafka_servers: str,
+    kafka: Settings,
     dsn: str,
     worker_env: dict[str, str],
     tmp_path: Path,
@@ -88,7 +89,7 @@ def test_a_practitioner_sees_an_alert_arrive_opens_it_and_acknowledges_it(
         n = uuid.uuid4().int % 10**9
         alert_id = alert_id_of(child(n), "combined_concern", 0)
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
             [
                 observation(n, f"h{n}", "health.controlling_companion", "health:hb-swansea-bay", 1),

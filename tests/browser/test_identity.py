@@ -22,6 +22,7 @@ import asyncpg
 from playwright.sync_api import Browser, expect
 
 from producers.publisher import encode_encoding
+from safeguard.kernel.settings import Settings
 from schemas.linkage import SCHEME, Identity, LinkageKeys
 from tests.browser.test_dashboard import PASSWORD, _answers, add_practitioner, free_port
 from tests.integration.helpers import background, publish, safeguard, wait_for
@@ -62,7 +63,7 @@ def encoding(ref: str, agency: str, identity: Identity) -> tuple[bytes, bytes]:
 
 def test_a_proposed_match_is_joined_only_when_a_practitioner_confirms_it(
     browser: Browser,
-    kafka_servers: str,
+    kafka: Settings,
     dsn: str,
     worker_env: dict[str, str],
     tmp_path: Path,
@@ -93,7 +94,7 @@ def test_a_proposed_match_is_joined_only_when_a_practitioner_confirms_it(
     ):
         wait_for(lambda: _answers(f"{base}/login"), 60, "the dashboard", tmp_path / "dashboard.log")
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
             [
                 observation(number[health_ref], f"h{n}", "health.controlling_companion", f"health:{health}", 1, source_ref="ED-4471"),
@@ -101,7 +102,7 @@ def test_a_proposed_match_is_joined_only_when_a_practitioner_confirms_it(
             ],
         )  # fmt: skip
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_IDENTITY_ENCODINGS"],
             [
                 encoding(health_ref, f"health:{health}", Identity("Yusuf", "Haddad", born, "M", "CF24")),

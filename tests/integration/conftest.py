@@ -24,6 +24,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from safeguard.infra.kafka import KafkaBroker, metadata_answers
+from safeguard.kernel.clients import connection_options, kafka_env
 from safeguard.kernel.errors import ConfigError
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.topics import own_topics
@@ -41,10 +42,12 @@ def _unavailable(what: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def kafka_servers(settings: Settings) -> str:
-    if not metadata_answers(settings.kafka_servers):
+def kafka(settings: Settings) -> Settings:
+    """The shared broker's settings: clients made with them connect as the principal they name
+    (``connection_options(kafka, "admin")``); ``kafka_env(kafka)`` points a process at it."""
+    if not metadata_answers(settings):
         _unavailable(f"Kafka at {settings.kafka_servers}")
-    return settings.kafka_servers
+    return settings
 
 
 @pytest.fixture(scope="session")
@@ -124,8 +127,8 @@ def _bindable(port: int) -> bool:
 
 
 @pytest.fixture
-def admin(kafka_servers: str) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=kafka_servers)
+def admin(kafka: Settings) -> Iterator[KafkaAdminClient]:
+    client = KafkaAdminClient(**connection_options(kafka, "admin"))
     yield client
     client.close()
 
@@ -156,7 +159,7 @@ def topic_factory(
 
 @pytest.fixture
 def worker_env(
-    kafka_servers: str,
+    kafka: Settings,
     unique_name: Callable[[str], str],
     tmp_path: Path,
     admin: KafkaAdminClient,
@@ -164,7 +167,7 @@ def worker_env(
 ) -> Iterator[dict[str, str]]:
     prefix = unique_name("worker")
     env = {
-        "SAFEGUARD_KAFKA_BOOTSTRAP": kafka_servers,
+        **kafka_env(kafka),
         "SAFEGUARD_APP_ID": prefix,
         "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
         "SAFEGUARD_TOPIC_PARTITIONS": "4",

@@ -16,8 +16,9 @@ from typing import Any
 import asyncpg
 from kafka import KafkaConsumer, KafkaProducer
 
-from safeguard.kernel.clients import producer_options
+from safeguard.kernel.clients import connection_options, consumer_options, producer_options
 from safeguard.kernel.db import migrate
+from safeguard.kernel.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,11 +94,9 @@ def wait_for(
 class TopicReader:
     """Reads every record of a topic from the beginning, keeping what it has read."""
 
-    def __init__(self, servers: str, topic: str) -> None:
+    def __init__(self, kafka: Settings, topic: str) -> None:
         self.records: list[Any] = []
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=servers, auto_offset_reset="earliest", enable_auto_commit=False
-        )
+        self._consumer = KafkaConsumer(**consumer_options(kafka, "admin", None))
         self._consumer.subscribe([topic])
 
     def poll(self) -> list[Any]:
@@ -109,22 +108,23 @@ class TopicReader:
         self._consumer.close()
 
 
-def publish(servers: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
-    producer = KafkaProducer(**producer_options(servers))
+def publish(kafka: Settings, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Send ``records`` as the admin (a test stands for any agency, or for a forger)."""
+    producer = KafkaProducer(**producer_options(kafka, "admin"))
     for key, value in records:
         producer.send(topic, key=key, value=value)
     producer.flush()
     producer.close()
 
 
-def consumed_all(servers: str, group: str, topic: str) -> bool:
+def consumed_all(kafka: Settings, group: str, topic: str) -> bool:
     """True once ``group`` has committed offsets at the end of every partition of ``topic``."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
     from kafka.structs import TopicPartition
 
-    probe = KafkaConsumer(bootstrap_servers=servers)
-    admin = KafkaAdminClient(bootstrap_servers=servers)
+    probe = KafkaConsumer(**consumer_options(kafka, "admin", None))
+    admin = KafkaAdminClient(**connection_options(kafka, "admin"))
     try:
         partitions = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic) or ()]
         ends = probe.end_offsets(partitions)

@@ -64,7 +64,7 @@ def query(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
 
 
 def test_versions_are_stored_once_and_the_newest_is_current(
-    kafka_servers: str, worker_env: dict[str, str], dsn: str, tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], dsn: str, tmp_path: Path
 ) -> None:
     ident = f"combined_concern-{uuid.uuid4().hex[:24]}"
     key = b"c" * 64
@@ -72,12 +72,12 @@ def test_versions_are_stored_once_and_the_newest_is_current(
     # Both twice (a replay from an earlier offset).
     records = [(key, v1), (key, v2), (key, v1), (key, v2), (key, b"\x00not an alert")]
     topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
-    dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    dead = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
     log = tmp_path / "store.log"
     with background(safeguard("alert-store"), worker_env, log):
-        publish(kafka_servers, topic, records)
+        publish(kafka, topic, records)
         group = f"{worker_env['SAFEGUARD_APP_ID']}-alert-store"
-        wait_for(lambda: consumed_all(kafka_servers, group, topic), 60, "the store to commit", log)
+        wait_for(lambda: consumed_all(kafka, group, topic), 60, "the store to commit", log)
 
     (current,) = query(
         dsn,
@@ -106,7 +106,7 @@ def test_versions_are_stored_once_and_the_newest_is_current(
 
 
 def test_a_forged_version_jump_is_dead_lettered_and_the_genuine_next_version_stored(
-    kafka_servers: str, worker_env: dict[str, str], dsn: str, tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], dsn: str, tmp_path: Path
 ) -> None:
     ident = f"combined_concern-{uuid.uuid4().hex[:24]}"
     key = b"c" * 64
@@ -115,13 +115,13 @@ def test_a_forged_version_jump_is_dead_lettered_and_the_genuine_next_version_sto
     forged_first = ALERTS.encode(alert(f"{ident[:-4]}beef", 9, "low"))  # an id it never held
     critical = ALERTS.encode(alert(ident, 2, "critical"))
     topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
-    dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    dead = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
     log = tmp_path / "store.log"
     with background(safeguard("alert-store"), worker_env, log):
-        publish(kafka_servers, topic, [(key, genuine), (key, forged), (key, forged_first)])
-        publish(kafka_servers, topic, [(key, critical)])
+        publish(kafka, topic, [(key, genuine), (key, forged), (key, forged_first)])
+        publish(kafka, topic, [(key, critical)])
         group = f"{worker_env['SAFEGUARD_APP_ID']}-alert-store"
-        wait_for(lambda: consumed_all(kafka_servers, group, topic), 60, "the store to commit", log)
+        wait_for(lambda: consumed_all(kafka, group, topic), 60, "the store to commit", log)
     (current,) = query(dsn, "SELECT version, level FROM alerts WHERE alert_id = $1", ident)
     assert (current["version"], current["level"]) == (2, "critical")
     assert query(dsn, "SELECT 1 FROM alerts WHERE alert_id = $1", f"{ident[:-4]}beef") == []
@@ -138,7 +138,7 @@ def test_a_forged_version_jump_is_dead_lettered_and_the_genuine_next_version_sto
 
 
 def test_a_value_postgresql_cannot_hold_is_dead_lettered_and_the_rest_stored(
-    kafka_servers: str, worker_env: dict[str, str], dsn: str, tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], dsn: str, tmp_path: Path
 ) -> None:
     good = f"combined_concern-{uuid.uuid4().hex[:24]}"
     bad = f"combined_concern-{uuid.uuid4().hex[:24]}"
@@ -146,10 +146,10 @@ def test_a_value_postgresql_cannot_hold_is_dead_lettered_and_the_rest_stored(
         (b"c" * 64, ALERTS.encode(alert(good, 1))),
         (b"c" * 64, ALERTS.encode(alert(bad, 1, reasons=["nul \x00 inside"]))),
     ]
-    dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    dead = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
     log = tmp_path / "store.log"
     with background(safeguard("alert-store"), worker_env, log):
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"], records)
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"], records)
         wait_for(dead.poll, 60, "the dead letter", log)
         wait_for(
             lambda: query(dsn, "SELECT 1 FROM alerts WHERE alert_id = $1", good),
@@ -164,7 +164,7 @@ def test_a_value_postgresql_cannot_hold_is_dead_lettered_and_the_rest_stored(
 
 
 def test_sigkill_and_restart_store_every_version_exactly_once(
-    kafka_servers: str, worker_env: dict[str, str], dsn: str, tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], dsn: str, tmp_path: Path
 ) -> None:
     prefix = uuid.uuid4().hex[:16]
     ids = [f"combined_concern-{prefix}{n:08d}" for n in range(400)]
@@ -172,7 +172,7 @@ def test_sigkill_and_restart_store_every_version_exactly_once(
     topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
     log = tmp_path / "store.log"
     with background(safeguard("alert-store"), worker_env, log) as first:
-        publish(kafka_servers, topic, records)
+        publish(kafka, topic, records)
         wait_for(
             lambda: (
                 query(
@@ -190,7 +190,7 @@ def test_sigkill_and_restart_store_every_version_exactly_once(
         first.wait(timeout=10)
     with background(safeguard("alert-store"), worker_env, tmp_path / "store2.log"):
         group = f"{worker_env['SAFEGUARD_APP_ID']}-alert-store"
-        wait_for(lambda: consumed_all(kafka_servers, group, topic), 90, "the restarted store", log)
+        wait_for(lambda: consumed_all(kafka, group, topic), 90, "the restarted store", log)
     counts = query(
         dsn,
         "SELECT count(*) AS versions, count(DISTINCT alert_id) AS alerts FROM alert_versions WHERE alert_id LIKE $1",
@@ -206,17 +206,17 @@ def test_sigkill_and_restart_store_every_version_exactly_once(
 
 
 def test_an_alert_with_no_evidence_is_dead_lettered_and_the_next_is_stored(
-    kafka_servers: str, worker_env: dict[str, str], dsn: str, tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], dsn: str, tmp_path: Path
 ) -> None:
     empty, good = (f"combined_concern-{uuid.uuid4().hex[:24]}" for _ in range(2))
     records = [
         (b"c" * 64, ALERTS.encode(alert(empty, 1, evidence=[]))),
         (b"c" * 64, ALERTS.encode(alert(good, 1))),
     ]
-    dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    dead = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
     log = tmp_path / "store.log"
     with background(safeguard("alert-store"), worker_env, log) as store:
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"], records)
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"], records)
         wait_for(
             lambda: query(dsn, "SELECT 1 FROM alerts WHERE alert_id = $1", good),
             60,
@@ -235,7 +235,7 @@ def test_an_alert_with_no_evidence_is_dead_lettered_and_the_next_is_stored(
 
 
 def test_the_store_reconnects_after_a_postgresql_restart_and_loses_nothing(
-    kafka_servers: str, worker_env: dict[str, str], dsn: str, settings: Settings, tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], dsn: str, settings: Settings, tmp_path: Path
 ) -> None:
     assert settings.postgres_managed, "this test restarts the project's own cluster"
     prefix = uuid.uuid4().hex[:16]
@@ -246,11 +246,11 @@ def test_the_store_reconnects_after_a_postgresql_restart_and_loses_nothing(
     log = tmp_path / "store.log"
     cluster = PostgresCluster(settings)
     with background(safeguard("alert-store"), worker_env, log) as store:
-        publish(kafka_servers, topic, [(b"c" * 64, ALERTS.encode(alert(i, 1))) for i in ids])
+        publish(kafka, topic, [(b"c" * 64, ALERTS.encode(alert(i, 1))) for i in ids])
         wait_for(lambda: stored() == 100, 60, "the first versions", log)
         cluster.stop()
         try:
-            publish(kafka_servers, topic, [(b"c" * 64, ALERTS.encode(alert(i, 2))) for i in ids])
+            publish(kafka, topic, [(b"c" * 64, ALERTS.encode(alert(i, 2))) for i in ids])
             time.sleep(5)  # the store meets the closed database and retries
         finally:
             cluster.start()

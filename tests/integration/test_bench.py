@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from safeguard.kernel.clients import kafka_env
+from safeguard.kernel.settings import Settings
+
 from .helpers import REPO
 
 
-def test_the_benchmark_runs_and_writes_its_figures(kafka_servers: str, tmp_path: Path) -> None:
+def test_the_benchmark_runs_and_writes_its_figures(kafka: Settings, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bench"],
         cwd=REPO,
@@ -19,7 +22,7 @@ def test_the_benchmark_runs_and_writes_its_figures(kafka_servers: str, tmp_path:
             **os.environ,
             "BENCH_SCALE": "smoke",
             "BENCH_RESULTS": str(tmp_path),
-            "SAFEGUARD_KAFKA_BOOTSTRAP": kafka_servers,
+            **kafka_env(kafka),
         },
         capture_output=True,
         text=True,

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from bench.chaos import chaos
 from bench.chaos_outputs import FAILURES
+from safeguard.kernel.settings import Settings
 
 
 def test_a_worker_killed_again_and_again_gives_what_a_fault_free_run_gives(
-    kafka_servers: str, tmp_path: Path
+    kafka: Settings, tmp_path: Path
 ) -> None:
-    figures = chaos(kafka_servers, children=200, kills=6, seed=11, folder=tmp_path)
+    figures = chaos(kafka, children=200, kills=6, seed=11, folder=tmp_path)
     assert {name: figures[name] for name in FAILURES} == dict.fromkeys(FAILURES, 0), figures
     assert figures["kills"] == 6
     # What was compared, from the fault-free run of this seed's scenario: alert versions of

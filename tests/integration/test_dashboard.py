@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from consumers.alert_store import store_alert
 from consumers.dashboard.app import MAX_FEEDS, create_app
 from consumers.users import add_user
+from safeguard.kernel.clients import kafka_env, kafka_fields
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.web import CSP
 from schemas.codec import EventCodec
@@ -57,9 +58,7 @@ def alert(alert_id: str, la: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def world(
-    kafka_servers: str, dsn: str, topic_factory: Callable[..., str]
-) -> Iterator[dict[str, Any]]:
+def world(kafka: Settings, dsn: str, topic_factory: Callable[..., str]) -> Iterator[dict[str, Any]]:
     tag = uuid.uuid4().hex[:8]
     names = {"cardiff": f"cardiff-{tag}", "swansea": f"swansea-{tag}", "admin": f"admin-{tag}"}
     ids = {"cardiff": f"combined_concern-c{tag}", "swansea": f"combined_concern-s{tag}"}
@@ -74,7 +73,7 @@ def world(
 
     db(dsn, setup)
     settings = Settings(
-        kafka_bootstrap=kafka_servers,
+        **kafka_fields(kafka),
         database_url=dsn,
         topic_alert_actions=topic_factory("alert-actions"),
         topic_identity_links=topic_factory("identity-links", partitions=1),
@@ -168,7 +167,7 @@ def test_the_alert_page_explains_and_every_view_is_audited(world: dict[str, Any]
 
 
 def test_acknowledge_assign_and_close_are_stored_audited_and_published(
-    kafka_servers: str, world: dict[str, Any]
+    kafka: Settings, world: dict[str, Any]
 ) -> None:
     client = login(world, "cardiff")
     alert_id = world["ids"]["cardiff"]
@@ -210,7 +209,7 @@ def test_acknowledge_assign_and_close_are_stored_audited_and_published(
         ("close", "no_further_action: referred to MASH"),
     ]
     assert alert_id not in client.get("/").text
-    actions = TopicReader(kafka_servers, world["settings"].topic_alert_actions)
+    actions = TopicReader(kafka, world["settings"].topic_alert_actions)
     wait_for(lambda: len(actions.poll()) >= 3, 30, "three action events")
     decoded = [EventCodec("alert_action").decode(r.value) for r in actions.records]
     assert [(a["action"], a["by"], a["assignee"], a["reason"]) for a in decoded] == [
@@ -308,10 +307,10 @@ def test_failed_logins_are_audited_and_the_sixth_is_refused_even_with_the_right_
 
 
 def test_one_user_may_hold_only_a_few_live_lists_at_once(
-    world: dict[str, Any], kafka_servers: str, tmp_path: Path
+    world: dict[str, Any], kafka: Settings, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {"SAFEGUARD_KAFKA_BOOTSTRAP": kafka_servers, "SAFEGUARD_DATABASE_URL": world["dsn"]}
+    env = {**kafka_env(kafka), "SAFEGUARD_DATABASE_URL": world["dsn"]}
     log = tmp_path / "dashboard.log"
     base = f"http://127.0.0.1:{port}"
     with (
@@ -344,7 +343,7 @@ def _answers(url: str) -> bool:
 
 
 def test_a_rejected_proposal_links_nothing_and_a_practitioner_decides_only_their_areas(
-    world: dict[str, Any], kafka_servers: str
+    world: dict[str, Any], kafka: Settings
 ) -> None:
     tag = uuid.uuid4().hex
     ref_a, ref_b = sorted([f"{tag}{'a' * 32}", f"{tag}{'b' * 32}"])
@@ -393,7 +392,7 @@ def test_a_rejected_proposal_links_nothing_and_a_practitioner_decides_only_their
     assert [(a["action"], a["detail"]) for a in audited] == [
         ("link_rejected", f"proposal {proposal_id} (0.91)")
     ]
-    links = TopicReader(kafka_servers, world["settings"].topic_identity_links)
+    links = TopicReader(kafka, world["settings"].topic_identity_links)
     assert [links.poll() for _ in range(3)][-1] == []  # nothing was linked
     links.close()
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, background, consumed_all, publish, safeguard, wait_for
@@ -61,18 +62,18 @@ def import_schools(env: dict[str, str], tmp_path: Path) -> str:
 
 
 def test_a_term_then_gone_at_a_port_school_alerts_and_adds_to_the_combined_concern(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     out = import_schools(worker_env, tmp_path)
     assert f"published 2 schools to {worker_env['SAFEGUARD_TOPIC_SCHOOLS']}; rejected 1" in out
     # A term and more on the roll, gone on 16 December, on no roll by the deadline in January.
     env = {**worker_env, "SAFEGUARD_CLOCK": "2027-02-01T12:00:00+00:00"}
-    education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
-    concern = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    education = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    concern = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     log = tmp_path / "worker.log"
     with background(safeguard("worker"), env, log):
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"],
             [
                 registration(7, "r7", "registered", MON, "6614001"),
@@ -81,7 +82,7 @@ def test_a_term_then_gone_at_a_port_school_alerts_and_adds_to_the_combined_conce
         )
         wait_for(education.poll, 90, "the education alert", log)
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
             [
                 # Seen the day before the worker's clock (an event is never dated after now).
@@ -111,17 +112,17 @@ def test_a_term_then_gone_at_a_port_school_alerts_and_adds_to_the_combined_conce
 
 
 def test_a_pending_deadline_survives_a_restart_and_fires_exactly_once(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    education = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
     before = {**worker_env, "SAFEGUARD_CLOCK": "2026-09-08T12:00:00+00:00"}
     log = tmp_path / "worker.log"
     departure = [registration(8, "d8", "deregistered", MON, "6614002")]
     with background(safeguard("worker"), before, log):
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"], departure)
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"], departure)
         topic = worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"]
         group = worker_env["SAFEGUARD_APP_ID"]
-        wait_for(lambda: consumed_all(kafka_servers, group, topic), 60, "the departure", log)
+        wait_for(lambda: consumed_all(kafka, group, topic), 60, "the departure", log)
     assert education.poll() == []
 
     after = {**worker_env, "SAFEGUARD_CLOCK": "2026-09-30T12:00:00+00:00"}
@@ -145,12 +146,12 @@ def test_a_pending_deadline_survives_a_restart_and_fires_exactly_once(
 
 
 def test_siblings_of_a_travelling_family_get_a_family_move_alert_and_no_concern(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     family = "f" * 64
     env = {**worker_env, "SAFEGUARD_CLOCK": "2026-09-10T12:00:00+00:00"}
-    education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
-    observations = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    education = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    observations = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
     log = tmp_path / "worker.log"
     departures = [
         registration(
@@ -165,7 +166,7 @@ def test_siblings_of_a_travelling_family_get_a_family_move_alert_and_no_concern(
         for n in (20, 21)
     ]
     with background(safeguard("worker"), env, log):
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"], departures)
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"], departures)
         wait_for(lambda: len(education.poll()) >= 2, 90, "both family-move alerts", log)
 
     alerts = sorted(

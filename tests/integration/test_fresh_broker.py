@@ -1,7 +1,8 @@
 """The worker on a broker that has never seen the project, the way a new user's first run goes.
 
-Nothing is created beforehand: the worker creates every topic (Faust's changelogs included) and
-records are published as soon as the observation topic exists, while the worker is starting.
+Nothing is created beforehand: the worker starts first and waits; the admin's `safeguard topics
+create` then makes every topic (Faust's changelogs included) and grants the ACLs, and records are
+published as soon as the observation topic exists, while the worker is starting.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kafka import KafkaAdminClient
 
 from producers.pseudonym import Pseudonymiser, upn_check_letter
 from safeguard.infra.kafka import KafkaBroker
+from safeguard.kernel.clients import connection_options, kafka_env
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.topics import own_topics, topic_specs
 
@@ -37,30 +39,41 @@ from .test_alert_store import query
 OBSERVATIONS = "safeguarding.observations.v1"
 
 
-def list_topics(servers: str) -> list[str]:
-    admin = KafkaAdminClient(bootstrap_servers=servers)
+def list_topics(kafka: Settings) -> list[str]:
+    admin = KafkaAdminClient(**connection_options(kafka, "admin"))
     try:
         return list(admin.list_topics())
     finally:
         admin.close()
 
 
-def topic_exists(servers: str, name: str) -> bool:
-    return name in list_topics(servers)
+def topic_exists(kafka: Settings, name: str) -> bool:
+    return name in list_topics(kafka)
+
+
+def create_topics(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The admin's `safeguard topics create`, started now."""
+    return subprocess.Popen(
+        safeguard("topics", "create"),
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_a_new_broker_gets_every_alert_of_records_sent_while_the_worker_starts(
     fresh_broker: Settings, tmp_path: Path
 ) -> None:
-    servers = fresh_broker.kafka_servers
+    servers = fresh_broker
     children = range(1, 41)
     env = {
-        "SAFEGUARD_KAFKA_BOOTSTRAP": servers,
+        **kafka_env(servers),
         "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
         "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
     }
     log = tmp_path / "worker.log"
     with background(safeguard("worker"), env, log) as worker:
+        assert create_topics(env).wait(timeout=120) == 0
         wait_for(lambda: topic_exists(servers, OBSERVATIONS), 60, "the topics", log)
         # Faust's own topics exist as soon as the project's do: before any agent runs.
         assert set(topic_specs(Settings())) <= set(list_topics(servers))
@@ -100,10 +113,10 @@ def test_a_new_broker_gets_every_alert_of_records_sent_while_the_worker_starts(
 def test_a_broker_that_goes_away_and_returns_loses_no_alert(
     fresh_broker: Settings, dsn: str, tmp_path: Path
 ) -> None:
-    servers = fresh_broker.kafka_servers
+    servers = fresh_broker
     prefix = f"away-{uuid.uuid4().hex[:8]}"
     env = {
-        "SAFEGUARD_KAFKA_BOOTSTRAP": servers,
+        **kafka_env(servers),
         "SAFEGUARD_DATABASE_URL": dsn,
         "SAFEGUARD_APP_ID": prefix,
         "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
@@ -121,6 +134,7 @@ def test_a_broker_that_goes_away_and_returns_loses_no_alert(
         Supervised(safeguard("worker"), env, log) as worker,
         Supervised(safeguard("alert-store"), env, store_log) as store,
     ):
+        assert create_topics(env).wait(timeout=120) == 0
         wait_for(lambda: topic_exists(servers, topic), 60, "the topics", log)
         publish(servers, topic, [r for n in before for r in story(n)])
         # No client of the test's is open while the broker is away (their sockets would leak).
@@ -168,11 +182,11 @@ def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
     """The commands a partnership uses, on a broker that has never seen the project: a school's
     observation under the pupil's UPN and a health board's under the NHS number raise nothing
     apart; a social-care record that holds both links them into one combined concern."""
-    servers = fresh_broker.kafka_servers
+    servers = fresh_broker
     prefix = f"link-{uuid.uuid4().hex[:8]}"
     key = "k" * 40
     env = {
-        "SAFEGUARD_KAFKA_BOOTSTRAP": servers,
+        **kafka_env(servers),
         "SAFEGUARD_APP_ID": prefix,
         "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
         "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
@@ -204,6 +218,7 @@ def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
         return done.stdout.strip()
 
     log = tmp_path / "worker.log"
+    run("topics", "create")
     alerts = TopicReader(servers, env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     with closing(alerts), background(safeguard("worker"), env, log):
         publish_observation("upn", pupil, "say_behave.mood_swings", "school:6812345", 0)

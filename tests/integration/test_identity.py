@@ -14,6 +14,7 @@ import pytest
 from kafka.partitioner.default import murmur2
 
 from producers.publisher import encode_link
+from safeguard.kernel.settings import Settings
 
 from .helpers import Supervised, TopicReader, background, consumed_all, publish, safeguard, wait_for
 from .records import T0, alerts_by_child, child, observation
@@ -64,7 +65,7 @@ def latest(reader: TopicReader) -> dict[str, dict[str, Any]]:
 
 
 def test_a_link_across_partitions_merges_and_its_withdrawal_splits(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path, stack: ExitStack
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path, stack: ExitStack
 ) -> None:
     canonical_n, other_n = pair_on_two_partitions(700)
     canonical, other = child(canonical_n), child(other_n)
@@ -72,19 +73,19 @@ def test_a_link_across_partitions_merges_and_its_withdrawal_splits(
     log = tmp_path / "worker.log"
     observations = worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"]
     links = worker_env["SAFEGUARD_TOPIC_IDENTITY_LINKS"]
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     stack.callback(alerts.close)
     school = observation(canonical_n, "m-school", "say_behave.mood_swings", "school:6812345", 0)
     health = observation(other_n, "m-health", "health.controlling_companion", "health:hb1", 9)
     police = observation(other_n, "m-police", "control.long_working_hours", "police:sw", 20)
     with background(safeguard("worker"), worker_env, log):
         # The other reference alone: health and police make its own alert.
-        publish(kafka_servers, observations, [school, health, police])
+        publish(kafka, observations, [school, health, police])
         wait_for(lambda: other in latest(alerts), 90, "the other reference's own alert", log)
         assert canonical not in latest(alerts)
         own = latest(alerts)[other]
 
-        publish(kafka_servers, links, [link("l-1", other, canonical)])
+        publish(kafka, links, [link("l-1", other, canonical)])
         wait_for(
             lambda: latest(alerts).get(canonical, {}).get("evidence", [None]).__len__() == 3,
             60,
@@ -102,7 +103,7 @@ def test_a_link_across_partitions_merges_and_its_withdrawal_splits(
         assert [e["event_id"] for e in merged["evidence"]] == ["m-school", "m-health", "m-police"]
         assert merged["linked_refs"] == sorted([canonical, other])
 
-        publish(kafka_servers, links, [link("l-2", other, canonical, withdrawn=True)])
+        publish(kafka, links, [link("l-2", other, canonical, withdrawn=True)])
         wait_for(
             lambda: (
                 latest(alerts)[canonical]["status"] == "withdrawn"
@@ -122,12 +123,12 @@ def test_a_link_across_partitions_merges_and_its_withdrawal_splits(
 
 
 def test_a_worker_killed_while_links_are_applied_loses_nothing(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path, stack: ExitStack
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path, stack: ExitStack
 ) -> None:
     pairs = [pair_on_two_partitions(800 + 10 * i) for i in range(30)]
     observations = worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"]
     links = worker_env["SAFEGUARD_TOPIC_IDENTITY_LINKS"]
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     stack.callback(alerts.close)
     records = []
     for a, b in pairs:
@@ -138,15 +139,15 @@ def test_a_worker_killed_while_links_are_applied_loses_nothing(
     env = {**worker_env, "SAFEGUARD_WORKER_STALL_SECONDS": "15"}
     log = tmp_path / "worker.log"
     with background(safeguard("worker"), env, log) as first:
-        publish(kafka_servers, observations, records)
+        publish(kafka, observations, records)
         wait_for(
-            lambda: consumed_all(kafka_servers, env["SAFEGUARD_APP_ID"], observations),
+            lambda: consumed_all(kafka, env["SAFEGUARD_APP_ID"], observations),
             90,
             "the observations",
             log,
         )
         assert latest(alerts) == {}  # no reference alone has two agencies
-        publish(kafka_servers, links, [link(f"k-{a}", child(b), child(a)) for a, b in pairs])
+        publish(kafka, links, [link(f"k-{a}", child(b), child(a)) for a, b in pairs])
         wait_for(lambda: latest(alerts), 60, "the first merged alerts", log)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from producers.pseudonym import Pseudonymiser
+from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, safeguard, wait_for
@@ -43,7 +44,7 @@ def run_import(
 
 
 def test_a_mixed_file_publishes_the_good_rows_and_reports_the_bad(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     result = run_import(worker_env, tmp_path, "observations", MIXED)
     assert result.returncode == 1
@@ -56,7 +57,7 @@ def test_a_mixed_file_publishes_the_good_rows_and_reports_the_bad(
         "5,indicator: 'health.made_up' is not a code in the indicator catalogue",
         "6,observed_at: '2026-11-05 10:00' has no time zone (add +00:00)",
     ]
-    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    topic = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
     records = wait_for(lambda: len(topic.poll()) >= 2 and topic.records, 30, "two observations")
     pseudonyms = Pseudonymiser(KEY)
     decoded = sorted(
@@ -80,13 +81,13 @@ def test_a_mixed_file_publishes_the_good_rows_and_reports_the_bad(
 
 
 def test_a_school_export_is_pseudonymised_with_its_household(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     result = run_import(worker_env, tmp_path, "registrations", REGISTRATIONS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "published 2, rejected 0" in result.stdout
     assert not (tmp_path / "registrations.csv.rejects.csv").exists()
-    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"])
+    topic = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"])
     wait_for(lambda: len(topic.poll()) >= 2, 30, "two registrations")
     pseudonyms = Pseudonymiser(KEY)
     decoded = [EventCodec("school_registration").decode(r.value) for r in topic.records]
@@ -112,7 +113,7 @@ BUNDLE = """{"resourceType": "Bundle", "type": "collection", "entry": [
 
 
 def test_a_fhir_bundle_publishes_the_coded_observations(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     key = tmp_path / "key"
     key.write_bytes(KEY)
@@ -138,7 +139,7 @@ def test_a_fhir_bundle_publishes_the_coded_observations(
         "2,code: no coding in https://safeguard-stream.wales/fhir/CodeSystem/indicator",
         "3,resourceType: 'Patient' is not Observation",
     ]
-    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    topic = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
     wait_for(topic.poll, 30, "the observation")
     (record,) = topic.records
     observation = EventCodec("observation").decode(record.value)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from producers.pseudonym import Pseudonymiser
+from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, background, safeguard, wait_for
@@ -89,7 +90,7 @@ def post(intake: dict[str, Any], path: str, body: Any, agency: str | None = None
 
 
 def test_an_observation_is_accepted_once_and_published_pseudonymised(
-    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str]
+    kafka: Settings, intake: dict[str, Any], worker_env: dict[str, str]
 ) -> None:
     # The database outlives a test run: a fresh event id keeps this run's first post first.
     body = {**OBSERVATION, "event_id": f"obs-{uuid.uuid4()}"}
@@ -99,7 +100,7 @@ def test_an_observation_is_accepted_once_and_published_pseudonymised(
     (event_id,) = first.json()["event_ids"]
     assert again.json() == {"event_ids": [event_id], "duplicates": [event_id]}
 
-    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    topic = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
     wait_for(topic.poll, 30, "the observation")
     (record,) = topic.records
     observation = EventCodec("observation").decode(record.value)
@@ -111,7 +112,7 @@ def test_an_observation_is_accepted_once_and_published_pseudonymised(
 
 
 def test_an_event_id_another_agency_used_is_neither_suppressed_nor_revealed(
-    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str]
+    kafka: Settings, intake: dict[str, Any], worker_env: dict[str, str]
 ) -> None:
     event_id = f"shared-{uuid.uuid4()}"
     health = post(intake, "/v1/observations", {**OBSERVATION, "event_id": event_id})
@@ -125,7 +126,7 @@ def test_an_event_id_another_agency_used_is_neither_suppressed_nor_revealed(
     assert (health.status_code, police.status_code) == (202, 202)
     assert police.json() == {"event_ids": [event_id], "duplicates": []}
 
-    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    topic = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
     wait_for(lambda: len(topic.poll()) >= 2, 30, "both observations")
     published = [EventCodec("observation").decode(r.value) for r in topic.records]
     assert sorted((o["agency"]["type"], o["event_id"], o["immediate_risk"]) for o in published) == [
@@ -213,7 +214,7 @@ def test_an_oversized_batch_is_refused(intake: dict[str, Any]) -> None:
 
 
 def test_a_school_registration_batch_is_accepted(
-    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str]
+    kafka: Settings, intake: dict[str, Any], worker_env: dict[str, str]
 ) -> None:
     body = [
         {
@@ -242,7 +243,7 @@ def test_a_school_registration_batch_is_accepted(
     response = post(intake, "/v1/school-registrations", body, intake["school"])
     assert response.status_code == 202, response.text
     assert len(set(response.json()["event_ids"])) == 2
-    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"])
+    topic = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"])
     wait_for(lambda: len(topic.poll()) >= 2, 30, "two registrations")
     kinds = [EventCodec("school_registration").decode(r.value)["kind"] for r in topic.records]
     assert kinds == ["registered", "deregistered"]
@@ -275,13 +276,13 @@ def test_fuzzed_requests_never_cause_a_server_error(intake: dict[str, Any]) -> N
 
 
 def test_only_the_sending_agency_can_retract_and_its_retraction_withdraws_the_alert(
-    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, intake: dict[str, Any], worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     mine, theirs = f"hb-{uuid.uuid4()}", f"police-{uuid.uuid4()}"
     police = {**OBSERVATION, "event_id": theirs, "indicator": "control.long_working_hours"}
     assert post(intake, "/v1/observations", {**OBSERVATION, "event_id": mine}).status_code == 202
     assert post(intake, "/v1/observations", police, intake["police"]).status_code == 202
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     log = tmp_path / "worker.log"
     with background(safeguard("worker", "-l", "info"), worker_env, log):
         wait_for(alerts.poll, 120, "the combined concern", log)
@@ -384,7 +385,7 @@ def test_a_huge_body_is_refused_before_it_is_read_and_memory_stays_bounded(
 
 
 def test_an_identity_link_is_published_pseudonymised_keyed_by_its_first_reference(
-    kafka_servers: str, intake: dict[str, Any], worker_env: dict[str, str]
+    kafka: Settings, intake: dict[str, Any], worker_env: dict[str, str]
 ) -> None:
     upn = "A999000000012"
     pupil = Pseudonymiser(KEY).child_ref
@@ -405,7 +406,7 @@ def test_an_identity_link_is_published_pseudonymised_keyed_by_its_first_referenc
     assert refused.status_code == 422  # a UPN whose check letter is wrong, never echoed
     assert upn not in refused.text
 
-    topic = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_IDENTITY_LINKS"])
+    topic = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_IDENTITY_LINKS"])
     wait_for(topic.poll, 30, "the link")
     (record,) = topic.records
     link = EventCodec("identity_link").decode(record.value)

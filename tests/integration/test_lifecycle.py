@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from consumers.alert_store import store_alert
 from consumers.dashboard.app import create_app
 from consumers.users import add_user
+from safeguard.kernel.clients import kafka_fields
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec, TopicCodec
 
@@ -29,7 +30,7 @@ def versions(reader: TopicReader, n: int) -> list[dict[str, Any]]:
 
 
 def test_a_closed_alert_escalates_to_the_top_of_the_list_naming_who_closed_it(
-    kafka_servers: str, worker_env: dict[str, str], dsn: str, tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], dsn: str, tmp_path: Path
 ) -> None:
     # The database outlives test runs: a child of its own gives this run's alert its own id.
     n = uuid.uuid4().int % 10**9
@@ -37,9 +38,9 @@ def test_a_closed_alert_escalates_to_the_top_of_the_list_naming_who_closed_it(
     swansea, anglesey = f"swansea-{tag}", f"anglesey-{tag}"
     db(dsn, lambda c: add_user(c, swansea, PASSWORD, "practitioner", "W06000011"))
     db(dsn, lambda c: add_user(c, anglesey, PASSWORD, "practitioner", "W06000001"))
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     settings = Settings(
-        kafka_bootstrap=kafka_servers,
+        **kafka_fields(kafka),
         database_url=dsn,
         topic_alert_actions=worker_env["SAFEGUARD_TOPIC_ALERT_ACTIONS"],
     )
@@ -52,7 +53,7 @@ def test_a_closed_alert_escalates_to_the_top_of_the_list_naming_who_closed_it(
         TestClient(create_app(settings)) as client,
     ):
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
             [
                 observation(n, f"s{n}", "say_behave.mood_swings", "school:6812345", 0),
@@ -93,13 +94,13 @@ def test_a_closed_alert_escalates_to_the_top_of_the_list_naming_who_closed_it(
         assert alert_id not in client.get("/").text
         group = worker_env["SAFEGUARD_APP_ID"]
         wait_for(
-            lambda: consumed_all(kafka_servers, group, worker_env["SAFEGUARD_TOPIC_ALERT_ACTIONS"]),
+            lambda: consumed_all(kafka, group, worker_env["SAFEGUARD_TOPIC_ALERT_ACTIONS"]),
             60,
             "the worker reading the closure",
             log,
         )
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
             [observation(n, f"p{n}", "control.seen_in_inappropriate_places", "police:sw", 3)],
         )
@@ -132,9 +133,9 @@ def test_a_closed_alert_escalates_to_the_top_of_the_list_naming_who_closed_it(
 
 
 def test_with_no_new_input_an_immediate_risk_falls_back_and_the_alert_ends(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     log = tmp_path / "worker.log"
 
     def worker_at(days: int) -> Any:
@@ -146,7 +147,7 @@ def test_with_no_new_input_an_immediate_risk_falls_back_and_the_alert_ends(
 
     with worker_at(21):  # the events as they happen
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
             [
                 observation(1, "a1", "say_behave.mood_swings", "school:6812345", 18),
@@ -189,25 +190,21 @@ def test_with_no_new_input_an_immediate_risk_falls_back_and_the_alert_ends(
 
 
 def test_a_late_registration_withdraws_the_education_alert_and_its_movement_observation(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     n = 601
     left, joined = dt.date(2026, 9, 14), dt.date(2026, 9, 18)
     # Exported by the schools weeks late: the no-destination deadline has passed when the
     # deregistration is read, and the registration elsewhere arrives after it.
     env = {**worker_env, "SAFEGUARD_CLOCK": "2026-11-02T12:00:00+00:00"}
-    education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
-    movements = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    education = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    movements = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
     log = tmp_path / "worker.log"
     registrations = worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"]
     with background(safeguard("worker", "-l", "info"), env, log):
-        publish(
-            kafka_servers, registrations, [registration(n, "d", "deregistered", left, "6614002")]
-        )
+        publish(kafka, registrations, [registration(n, "d", "deregistered", left, "6614002")])
         wait_for(lambda: len(versions(education, n)) >= 1, 120, "the education alert", log)
-        publish(
-            kafka_servers, registrations, [registration(n, "r", "registered", joined, "6614009")]
-        )
+        publish(kafka, registrations, [registration(n, "r", "registered", joined, "6614009")])
         wait_for(lambda: len(versions(education, n)) >= 2, 60, "the withdrawn version", log)
         wait_for(lambda: len(movements.poll()) >= 2, 60, "the retraction", log)
     first, withdrawn = versions(education, n)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
 from .helpers import TopicReader, background, consumed_all, publish, safeguard, wait_for
@@ -16,15 +17,15 @@ LEFT = dt.date(2026, 9, 14)
 
 
 def test_deletion_grounds_and_a_child_lost_in_transfer(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     # Weeks after every deadline: what is missing by now has been noticed.
     env = {**worker_env, "SAFEGUARD_CLOCK": "2026-11-02T12:00:00+00:00"}
-    education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    education = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
     log = tmp_path / "worker.log"
     with background(safeguard("worker", "-l", "info"), env, log):
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"],
             [
                 registration(701, "a", "deregistered", LEFT, "6614002", deletion_ground="j_died"),
@@ -55,7 +56,7 @@ def test_deletion_grounds_and_a_child_lost_in_transfer(
         # The first two children (died; left compulsory school age) raise nothing.
         wait_for(
             lambda: consumed_all(
-                kafka_servers,
+                kafka,
                 worker_env["SAFEGUARD_APP_ID"],
                 worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"],
             ),
@@ -81,16 +82,16 @@ def test_deletion_grounds_and_a_child_lost_in_transfer(
 
 
 def test_a_mistyped_future_date_is_dead_lettered_and_a_later_genuine_report_still_counts(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**worker_env, "SAFEGUARD_CLOCK": (T0 + dt.timedelta(days=5)).isoformat()}
     mistyped = T0.replace(year=2062)
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
-    dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    dead = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
     log = tmp_path / "worker.log"
     with background(safeguard("worker", "-l", "info"), env, log):
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
             [
                 observation(801, "h1", "health.controlling_companion", "health:hb1", 0),
@@ -122,16 +123,16 @@ def test_a_mistyped_future_date_is_dead_lettered_and_a_later_genuine_report_stil
 
 
 def test_counting_age_and_a_return_to_school_read_as_a_practitioner_would(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**worker_env, "SAFEGUARD_CLOCK": (T0 + dt.timedelta(days=5)).isoformat()}
-    concern = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
-    education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    concern = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    education = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
     adult = dt.date(2000, 1, 1)
     log = tmp_path / "worker.log"
     with background(safeguard("worker", "-l", "info"), env, log):
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
             [
                 # One clinician records one fact under two near-identical codes: one piece.
@@ -159,7 +160,7 @@ def test_counting_age_and_a_return_to_school_read_as_a_practitioner_would(
             ],
         )
         publish(
-            kafka_servers,
+            kafka,
             worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"],
             [
                 registration(
@@ -201,7 +202,7 @@ def test_counting_age_and_a_return_to_school_read_as_a_practitioner_would(
         )
         wait_for(
             lambda: consumed_all(
-                kafka_servers,
+                kafka,
                 worker_env["SAFEGUARD_APP_ID"],
                 worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"],
             ),

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import pytest
 from kafka import KafkaAdminClient
 
+from safeguard.kernel.settings import Settings
+
 from .helpers import TopicReader, publish, safeguard
 from .records import ALERTS, child
 from .test_education import MON, registration
@@ -40,12 +42,12 @@ def runs(worker_env: dict[str, str], admin: KafkaAdminClient) -> Iterator[tuple[
 
 
 def test_a_shadow_diff_shows_exactly_the_alerts_a_changed_threshold_adds(
-    kafka_servers: str, worker_env: dict[str, str], runs: tuple[str, str]
+    kafka: Settings, worker_env: dict[str, str], runs: tuple[str, str]
 ) -> None:
     env = {**os.environ, **worker_env, "SAFEGUARD_CLOCK": "2026-11-02T12:00:00+00:00"}
     n = 900 + uuid.uuid4().int % 1000
     publish(
-        kafka_servers,
+        kafka,
         worker_env["SAFEGUARD_TOPIC_SCHOOL_REGISTRATIONS"],
         [
             # One move between two authorities: no pattern by default.
@@ -101,12 +103,10 @@ def test_a_shadow_diff_shows_exactly_the_alerts_a_changed_threshold_adds(
     )
     assert added["alert_id"].startswith("missing_from_education-")
     # Nothing reached the live topics: no live worker ran, and no live alert exists.
-    live = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    live = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
     assert live.poll() == []
     live.close()
-    shadowed = TopicReader(
-        kafka_servers, f"shadow.{wide}.{worker_env['SAFEGUARD_TOPIC_ALERTS_EDUCATION']}"
-    )
+    shadowed = TopicReader(kafka, f"shadow.{wide}.{worker_env['SAFEGUARD_TOPIC_ALERTS_EDUCATION']}")
     mine = {
         (a["child_ref"], a["rule_id"])
         for a in map(ALERTS.decode, (r.value for r in shadowed.poll()))

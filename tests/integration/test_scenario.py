@@ -10,6 +10,7 @@ from typing import Any
 
 from producers.pseudonym import Pseudonymiser
 from producers.scenario import generate, write
+from safeguard.kernel.settings import Settings
 
 from .helpers import TopicReader, background, consumed_all, safeguard, wait_for
 from .records import ALERTS
@@ -28,7 +29,7 @@ def latest(reader: TopicReader) -> dict[str, dict[str, Any]]:
 
 
 def test_a_generated_scenario_raises_the_expected_alerts_and_no_others(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     # The timeline ends today, as a new user's would: events are never dated after now.
     today = dt.datetime.now(dt.UTC).date()
@@ -56,8 +57,8 @@ def test_a_generated_scenario_raises_the_expected_alerts_and_no_others(
     story: dict[str, str] = {child_of(p): p["story"] for p in scenario.profiles}
     children = {s: {c for c, t in story.items() if t == s} for s in set(story.values())}
 
-    concern = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
-    education = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
+    concern = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    education = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_EDUCATION"])
     log = tmp_path / "worker.log"
     group = worker_env["SAFEGUARD_APP_ID"]
 
@@ -66,7 +67,7 @@ def test_a_generated_scenario_raises_the_expected_alerts_and_no_others(
         return children["trafficked"] <= {
             c for c, a in alerts.items() if a["level"] in ("high", "critical")
         } and all(
-            consumed_all(kafka_servers, group, worker_env[f"SAFEGUARD_TOPIC_{name}"])
+            consumed_all(kafka, group, worker_env[f"SAFEGUARD_TOPIC_{name}"])
             for name in (
                 "OBSERVATIONS",
                 "SCHOOL_REGISTRATIONS",

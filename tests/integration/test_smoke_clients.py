@@ -8,12 +8,15 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
+from safeguard.kernel.clients import consumer_options, producer_options
+from safeguard.kernel.settings import Settings
+
 
 async def test_aiokafka_produces_and_consumes_in_key_order(
-    kafka_servers: str, topic_factory: Callable[..., str]
+    kafka: Settings, topic_factory: Callable[..., str]
 ) -> None:
     topic = topic_factory("aiokafka")
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_servers, acks="all")
+    producer = AIOKafkaProducer(**producer_options(kafka, "admin"))
     await producer.start()
     try:
         for i in range(5):
@@ -21,9 +24,7 @@ async def test_aiokafka_produces_and_consumes_in_key_order(
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_servers, auto_offset_reset="earliest", group_id=None
-    )
+    consumer = AIOKafkaConsumer(topic, **consumer_options(kafka, "admin", None))
     await consumer.start()
     try:
         batches = await consumer.getmany(timeout_ms=10_000, max_records=5)
@@ -37,10 +38,10 @@ async def test_aiokafka_produces_and_consumes_in_key_order(
 
 
 def test_kafka_python_idempotent_producer_and_group_consumer(
-    kafka_servers: str, topic_factory: Callable[..., str], unique_name: Callable[[str], str]
+    kafka: Settings, topic_factory: Callable[..., str], unique_name: Callable[[str], str]
 ) -> None:
     topic = topic_factory("kafka-python", partitions=2)
-    producer = KafkaProducer(bootstrap_servers=kafka_servers, acks="all", enable_idempotence=True)
+    producer = KafkaProducer(**producer_options(kafka, "admin"))
     sent = [producer.send(topic, key=f"k{i}".encode(), value=bytes([i])) for i in range(10)]
     producer.flush()
     producer.close()
@@ -49,9 +50,7 @@ def test_kafka_python_idempotent_producer_and_group_consumer(
 
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=kafka_servers,
-        group_id=unique_name("group"),
-        auto_offset_reset="earliest",
+        **consumer_options(kafka, "admin", unique_name("group"), enable_auto_commit=True),
         consumer_timeout_ms=10_000,
     )
     values = sorted(record.value[0] for _, record in zip(range(10), consumer, strict=False))

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient
 
+from safeguard.kernel.clients import kafka_env
+from safeguard.kernel.settings import Settings
+
 from .helpers import consumed_all, publish, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +65,7 @@ def read_counts(port: int) -> dict[str, int] | None:
 
 
 def test_worker_killed_with_sigkill_recovers_table_from_changelog(
-    kafka_servers: str,
+    kafka: Settings,
     admin: KafkaAdminClient,
     topic_factory: Callable[..., str],
     unique_name: Callable[[str], str],
@@ -74,18 +77,18 @@ def test_worker_killed_with_sigkill_recovers_table_from_changelog(
     log = tmp_path / "worker.log"
     env = {
         "SMOKE_APP_ID": app_id,
-        "SMOKE_BROKER": kafka_servers,
+        **kafka_env(kafka),
         "SMOKE_TOPIC": topic,
         "SMOKE_WEB_PORT": str(port),
         "SMOKE_DATADIR": str(tmp_path / "first"),
     }
     keys = ["child-a"] * 3 + ["child-b"] * 2 + ["child-c"]
     expected = {"child-a": 3, "child-b": 2, "child-c": 1}
-    publish(kafka_servers, topic, [(key.encode(), b'"seen"') for key in keys])
+    publish(kafka, topic, [(key.encode(), b'"seen"') for key in keys])
 
     with faust_worker(env, log) as first:
         wait_for(lambda: read_counts(port) == expected, 90, "the first worker's counts", log)
-        wait_for(lambda: consumed_all(kafka_servers, app_id, topic), 30, "offset commit", log)
+        wait_for(lambda: consumed_all(kafka, app_id, topic), 30, "offset commit", log)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         assert first.returncode == -signal.SIGKILL
@@ -94,5 +97,5 @@ def test_worker_killed_with_sigkill_recovers_table_from_changelog(
     env["SMOKE_DATADIR"] = str(tmp_path / "second")
     with faust_worker(env, log):
         wait_for(lambda: read_counts(port) == expected, 90, "the recovered counts", log)
-        publish(kafka_servers, topic, [(b"child-c", b'"seen"')])
+        publish(kafka, topic, [(b"child-c", b'"seen"')])
         wait_for(lambda: read_counts(port) == {**expected, "child-c": 2}, 60, "a new event", log)

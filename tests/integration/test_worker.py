@@ -6,6 +6,8 @@ import datetime as dt
 import signal
 from pathlib import Path
 
+from safeguard.kernel.settings import Settings
+
 from .helpers import Supervised, TopicReader, background, publish, safeguard, wait_for
 from .records import (
     ALERTS,
@@ -19,14 +21,14 @@ from .records import (
 
 
 def test_three_agencies_raise_one_explained_alert_and_a_replay_adds_no_version(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     with background(safeguard("worker"), worker_env, log):
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], story(1))
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], story(1))
         wait_for(lambda: len(alerts.poll()) >= 2, 90, "two alert versions", log)
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], story(1))  # again
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], story(1))  # again
         wait_for(lambda: len(alerts.poll()) >= 4, 60, "the replay to be handled", log)
 
     (versions,) = alerts_by_child(alerts).values()
@@ -51,17 +53,17 @@ def test_three_agencies_raise_one_explained_alert_and_a_replay_adds_no_version(
 
 
 def test_bad_records_go_to_the_dead_letter_topic_whole_and_the_worker_carries_on(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
-    dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    dead = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
     unknown = observation(2, "c2-x", "say_behave.no_peer_friends", "school:s", 0)[1].replace(
         b"say_behave.no_peer_friends", b"say_behave.no_peer_friendz"
     )
     bad = [(child(2).encode(), b"\x00garbage"), (child(2).encode(), unknown)]
     with background(safeguard("worker"), worker_env, log):
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], bad + story(2)[:2])
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], bad + story(2)[:2])
         wait_for(
             lambda: len(dead.poll()) >= 2 and alerts.poll(), 90, "dead letters and an alert", log
         )
@@ -84,16 +86,16 @@ def test_bad_records_go_to_the_dead_letter_topic_whole_and_the_worker_carries_on
 
 
 def test_sigkill_mid_stream_loses_no_alert_and_duplicates_no_version(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     children = range(100, 400)
     records = [r for n in children for r in story(n)]
     log = tmp_path / "worker.log"
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
     with background(safeguard("worker"), worker_env, log) as first:
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], records[:300])
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], records[:300])
         wait_for(lambda: len(alerts.poll()) >= 50, 90, "the first alerts", log)
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], records[300:])
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], records[300:])
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
 

@@ -10,6 +10,8 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from safeguard.kernel.settings import Settings
+
 from .helpers import TopicReader, background, publish, safeguard, wait_for
 from .records import (
     ALERTS,
@@ -23,7 +25,7 @@ from .records import (
 
 
 def test_oversized_extreme_and_null_records_are_dead_lettered_and_the_worker_goes_on(
-    kafka_servers: str, worker_env: dict[str, str], tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     key = child(3).encode()
     noise = random.Random(3).randbytes(1_000_000)
@@ -44,10 +46,10 @@ def test_oversized_extreme_and_null_records_are_dead_lettered_and_the_worker_goe
         (key, None),
     ]
     log = tmp_path / "worker.log"
-    alerts = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
-    dead = TopicReader(kafka_servers, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    dead = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
     with background(safeguard("worker"), worker_env, log) as worker:
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], [*bad, *story(3)])
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], [*bad, *story(3)])
         wait_for(
             lambda: len(dead.poll()) >= 5 and len(alerts.poll()) >= 2, 90, "letters, alerts", log
         )
@@ -93,7 +95,7 @@ def _before_1970(n: int) -> dict[str, Any]:
 
 
 def test_an_alert_the_broker_refuses_stops_the_worker_and_is_sent_after_the_restart(
-    kafka_servers: str, worker_env: dict[str, str], admin: KafkaAdminClient, tmp_path: Path
+    kafka: Settings, worker_env: dict[str, str], admin: KafkaAdminClient, tmp_path: Path
 ) -> None:
     topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
 
@@ -106,13 +108,13 @@ def test_an_alert_the_broker_refuses_stops_the_worker_and_is_sent_after_the_rest
     env = {**worker_env, "SAFEGUARD_WORKER_RETRY_SECONDS": "5"}
     log = tmp_path / "worker.log"
     with background(safeguard("worker"), env, log) as worker:
-        publish(kafka_servers, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], story(6))
+        publish(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"], story(6))
         wait_for(lambda: worker.poll() is not None, 90, "the worker to stop", log)
     assert worker.returncode == 70
     assert "stopping the worker: agent aggregate_observations could not complete" in log.read_text()
 
     max_message_bytes(1_048_588)
-    alerts = TopicReader(kafka_servers, topic)
+    alerts = TopicReader(kafka, topic)
     with background(safeguard("worker"), env, tmp_path / "worker2.log"):
         wait_for(lambda: len(alerts.poll()) >= 2, 90, "both alert versions", log)
     (versions,) = alerts_by_child(alerts).values()

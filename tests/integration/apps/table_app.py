@@ -1,6 +1,7 @@
 """A minimal Faust app with a RocksDB-backed Table, for the crash-recovery smoke test.
 
-Configured by environment variables the test sets; serves the table as JSON on ``/counts/``.
+Configured by environment variables the test sets (the broker by the project's settings, as the
+admin); serves the table as JSON on ``/counts/``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,14 @@ from typing import Any
 
 import faust
 
+from safeguard.kernel.settings import load_settings
+from streams.auth import broker_credentials
+
+settings = load_settings()
 app = faust.App(
     os.environ["SMOKE_APP_ID"],
-    broker=f"kafka://{os.environ['SMOKE_BROKER']}",
+    broker=f"kafka://{settings.kafka_servers}",
+    broker_credentials=broker_credentials(settings, "admin"),
     store="rocksdb://",
     datadir=os.environ["SMOKE_DATADIR"],
     topic_partitions=2,
