@@ -107,7 +107,15 @@ def run_import(importer: Importer, file: Path) -> None:
     check_topics(settings, "importer", writes(settings, "importer"))
     with Publisher(settings) as publisher, Progress(console=err) as progress:
         task = progress.add_task(f"importing {file.name}", total=total)
-        summary = import_file(importer, file, publisher, pseudonyms, lambda: progress.advance(task))
+        summary = import_file(
+            importer,
+            file,
+            publisher,
+            pseudonyms,
+            lambda: progress.advance(task),
+            # Reported "now" by the same clock the worker judges "the future" by.
+            now=settings.clock,
+        )
     rejects = write_rejects(file, summary)
     reasons = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.rejected.items()))
     console.print(
