@@ -138,9 +138,7 @@ def _wait_until_in_force(admin: Any, acls: set[Any], timeout: float) -> None:
         host=None,
         operation=ACLOperation.ANY,
         permission_type=ACLPermissionType.ANY,
-        resource_pattern=ResourcePatternFilter(
-            ResourceType.ANY, None, ACLResourcePatternType.ANY
-        ),
+        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
     )
     deadline = time.monotonic() + timeout
     while True:
