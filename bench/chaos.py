@@ -97,6 +97,7 @@ class Run:
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "key").write_bytes(KEY)
+        (self.folder / "key").chmod(0o600)
 
     def topic(self, name: str) -> str:
         return self.env[f"SAFEGUARD_TOPIC_{name}"]

@@ -183,7 +183,7 @@ def registration_record(
         "deletion_ground": values.get("deletion_ground") or None,
         "destination_school_id": values.get("destination_school_id") or None,
         "absence_school_days": values.get("absence_school_days"),
-        "family_group_ref": pseudonyms.child_ref("family", family) if family else None,
+        "family_group_ref": pseudonyms.family_ref(family) if family else None,
         "family_travelling": bool(values.get("family_travelling")),
         "returned_on": values.get("returned_on"),
     }

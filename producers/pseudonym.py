@@ -87,13 +87,22 @@ def normalise(namespace: str, value: str) -> str:
     return opaque
 
 
+def purpose_key(key: bytes, purpose: str) -> bytes:
+    """A key of its own for one purpose, derived from the partnership key (HMAC-SHA256 of the
+    purpose's label): references made for one purpose cannot be matched against another's."""
+    return hmac.new(key, f"safeguard-stream/{purpose}/v1".encode(), hashlib.sha256).digest()
+
+
 class Pseudonymiser:
-    """Turns identifiers into ``child_ref`` pseudonyms under the partnership key."""
+    """Turns identifiers into pseudonyms under the partnership key: ``child_ref`` under the key
+    itself (as it always was, so the references agencies already hold stay the same), family
+    references under a key derived for families (``purpose_key``)."""
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 32:
             raise ConfigError("the partnership key must be at least 32 bytes")
         self._key = key
+        self._family_key = purpose_key(key, "family")
 
     def __repr__(self) -> str:
         return "Pseudonymiser(key=***)"
@@ -101,6 +110,11 @@ class Pseudonymiser:
     def child_ref(self, namespace: str, identifier: str) -> str:
         message = f"{namespace}:{normalise(namespace, identifier)}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def family_ref(self, family: str) -> str:
+        """A travelling family's reference: never equal to any child's, whatever the input."""
+        message = normalise("family", family).encode()
+        return hmac.new(self._family_key, message, hashlib.sha256).hexdigest()
 
 
 def load_key(secret: SecretStr | None, path: Path | None) -> bytes:
@@ -112,10 +126,21 @@ def load_key(secret: SecretStr | None, path: Path | None) -> bytes:
             "no partnership key: set SAFEGUARD_PSEUDONYM_KEY_FILE (or SAFEGUARD_PSEUDONYM_KEY) "
             "to the key every agency in the partnership shares"
         )
+    return read_key_file(path, "SAFEGUARD_PSEUDONYM_KEY_FILE")
+
+
+def read_key_file(path: Path, variable: str) -> bytes:
+    """A key from its file; ``ConfigError`` when others than its owner may read or write it."""
     try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise ConfigError(
+                f"{variable}={path} may be read by others (mode {mode & 0o777:04o}): a key "
+                f"file is its owner's only; chmod 600 {path}"
+            )
         return path.read_bytes().strip()
     except OSError as exc:
-        raise ConfigError(f"SAFEGUARD_PSEUDONYM_KEY_FILE={path}: {exc.strerror}") from exc
+        raise ConfigError(f"{variable}={path}: {exc.strerror}") from exc
 
 
 def load_linkage_key(settings: Settings) -> bytes:
@@ -124,12 +149,7 @@ def load_linkage_key(settings: Settings) -> bytes:
     if settings.linkage_key is not None:
         key = settings.linkage_key.get_secret_value().encode()
     elif settings.linkage_key_file is not None:
-        try:
-            key = settings.linkage_key_file.read_bytes().strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"SAFEGUARD_LINKAGE_KEY_FILE={settings.linkage_key_file}: {exc.strerror}"
-            ) from exc
+        key = read_key_file(settings.linkage_key_file, "SAFEGUARD_LINKAGE_KEY_FILE")
     else:
         raise ConfigError(
             "no linkage key: set SAFEGUARD_LINKAGE_KEY_FILE (or SAFEGUARD_LINKAGE_KEY) to the key "

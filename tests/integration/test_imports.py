@@ -32,6 +32,7 @@ def run_import(
 ) -> subprocess.CompletedProcess[str]:
     key = tmp_path / "key"
     key.write_bytes(KEY)
+    key.chmod(0o600)  # a key file others can read is refused
     path = tmp_path / f"{kind}.csv"
     path.write_text(text)
     return subprocess.run(
@@ -93,7 +94,7 @@ def test_a_school_export_is_pseudonymised_with_its_household(
     decoded = [EventCodec("school_registration").decode(r.value) for r in topic.records]
     assert [(r["kind"], r["family_group_ref"], r["family_travelling"]) for r in decoded] == [
         ("registered", None, False),
-        ("deregistered", pseudonyms.child_ref("family", "household-17"), True),
+        ("deregistered", pseudonyms.family_ref("household-17"), True),
     ]
     assert {r["child_ref"] for r in decoded} == {pseudonyms.child_ref("upn", "E660123412001")}
     topic.close()
@@ -117,6 +118,7 @@ def test_a_fhir_bundle_publishes_the_coded_observations(
 ) -> None:
     key = tmp_path / "key"
     key.write_bytes(KEY)
+    key.chmod(0o600)  # a key file others can read is refused
     path = tmp_path / "bundle.json"
     path.write_text(BUNDLE)
     result = subprocess.run(

@@ -46,6 +46,7 @@ def intake(
 ) -> Iterator[dict[str, Any]]:
     key = tmp_path / "key"
     key.write_bytes(KEY)
+    key.chmod(0o600)  # a key file others can read is refused
     env = {**worker_env, "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key), **getattr(request, "param", {})}
     suffix = worker_env["SAFEGUARD_APP_ID"][-10:]
     health, police, school = f"hb-{suffix}", f"police-{suffix}", f"66{suffix}"

@@ -37,6 +37,7 @@ def test_a_generated_scenario_raises_the_expected_alerts_and_no_others(
     paths = write(scenario, tmp_path / "scenario")
     key = tmp_path / "key"
     key.write_bytes(KEY)
+    key.chmod(0o600)  # a key file others can read is refused
     env = {**worker_env, "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key)}
     for kind in ("schools", "registrations", "observations", "links"):
         subprocess.run(

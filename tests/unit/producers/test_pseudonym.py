@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from producers.pseudonym import Pseudonymiser, normalise
+from producers.pseudonym import Pseudonymiser, load_key, load_linkage_key, normalise
 from safeguard.kernel.errors import ConfigError, InvalidRecordError
+from safeguard.kernel.settings import Settings
 
 KEY = b"k" * 32
 
@@ -75,3 +78,40 @@ def test_a_short_key_is_refused_and_never_shown() -> None:
     with pytest.raises(ConfigError, match="at least 32 bytes"):
         Pseudonymiser(b"short")
     assert "k" * 32 not in repr(Pseudonymiser(KEY))
+
+
+def test_a_family_reference_is_never_a_childs_reference() -> None:
+    """Families have a key of their own: an identifier sent as a child's, even under the
+    namespace "family", never gives a travelling family's reference."""
+    pseudonyms = Pseudonymiser(KEY)
+    family = pseudonyms.family_ref("household-17")
+    assert family == Pseudonymiser(KEY).family_ref("  HOUSEHOLD-17 ")
+    assert family not in {
+        pseudonyms.child_ref("family", "household-17"),
+        pseudonyms.child_ref("police", "household-17"),
+    }
+    assert family != Pseudonymiser(b"j" * 32).family_ref("household-17")
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_key_file_others_may_read_is_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "partnership.key"
+    path.write_bytes(KEY)
+    path.chmod(mode)
+    with pytest.raises(ConfigError) as refused:
+        load_key(None, path)
+    assert str(refused.value) == (
+        f"SAFEGUARD_PSEUDONYM_KEY_FILE={path} may be read by others (mode {mode:04o}): a key "
+        f"file is its owner's only; chmod 600 {path}"
+    )
+    assert KEY.decode() not in str(refused.value)
+    path.chmod(0o600)
+    assert load_key(None, path) == KEY
+
+
+def test_a_linkage_key_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "linkage.key"
+    path.write_bytes(b"l" * 40)
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="SAFEGUARD_LINKAGE_KEY_FILE=.* may be read by others"):
+        load_linkage_key(Settings(linkage_key_file=path))
