@@ -1,4 +1,5 @@
-"""Dashboard users: scrypt-hashed passwords, a role, and the local authority they work for."""
+"""Dashboard users: scrypt-hashed passwords, a role, and the local authority they work for; their
+life (disabled, enabled, a password reset), each change ending the user's sessions at once."""
 
 from __future__ import annotations
 
@@ -92,13 +93,17 @@ _NOBODY = hash_password(secrets.token_urlsafe(24))
 
 
 async def authenticate(conn: asyncpg.Connection, username: str, password: str) -> User | None:
+    """The user, if the password is theirs and they are not disabled (one scrypt either way)."""
     row = await conn.fetchrow(
-        "SELECT username, password_hash, role, local_authority FROM users WHERE username = $1",
+        "SELECT username, password_hash, role, local_authority, disabled_at FROM users"
+        " WHERE username = $1",
         username,
     )
     stored = row["password_hash"] if row else _NOBODY
     # scrypt takes tens of milliseconds of CPU: in a thread, so other requests are not held up.
     if not await asyncio.to_thread(check_password, password, stored) or row is None:
+        return None
+    if row["disabled_at"] is not None:
         return None
     return User(row["username"], row["role"], row["local_authority"])
 
@@ -149,7 +154,8 @@ async def session_user(conn: asyncpg.Connection, session_id: str) -> User | None
     row = await conn.fetchrow(
         "SELECT u.username, u.role, u.local_authority FROM sessions s"
         " JOIN users u ON u.username = s.username"
-        " WHERE s.session_id = $1 AND s.ended_at IS NULL AND s.expires_at > now()",
+        " WHERE s.session_id = $1 AND s.ended_at IS NULL AND s.expires_at > now()"
+        " AND u.disabled_at IS NULL",
         session_id,
     )
     return User(row["username"], row["role"], row["local_authority"]) if row else None
@@ -159,4 +165,62 @@ async def end_session(conn: asyncpg.Connection, session_id: str) -> None:
     await conn.execute(
         "UPDATE sessions SET ended_at = now() WHERE session_id = $1 AND ended_at IS NULL",
         session_id,
+    )
+
+
+async def end_sessions(conn: asyncpg.Connection, username: str) -> int:
+    """End every open session of ``username`` (its live lists end with them); how many."""
+    result = await conn.execute(
+        "UPDATE sessions SET ended_at = now() WHERE username = $1 AND ended_at IS NULL",
+        username,
+    )
+    return int(result.split()[-1])
+
+
+async def _change(conn: asyncpg.Connection, username: str, sql: str, *args: object) -> int:
+    """Apply ``sql`` to the user and end their sessions, in one transaction; sessions ended."""
+    async with conn.transaction():
+        result = await conn.execute(sql, username, *args)
+        if result.split()[-1] == "0":
+            raise UserError(f"no user {username!r}")
+        return await end_sessions(conn, username)
+
+
+async def disable_user(conn: asyncpg.Connection, username: str) -> int:
+    """No more sign-ins, and every session ended now; returns how many were open."""
+    return await _change(
+        conn,
+        username,
+        "UPDATE users SET disabled_at = COALESCE(disabled_at, now()) WHERE username = $1",
+    )
+
+
+async def enable_user(conn: asyncpg.Connection, username: str) -> None:
+    await _change(conn, username, "UPDATE users SET disabled_at = NULL WHERE username = $1")
+
+
+async def reset_password(conn: asyncpg.Connection, username: str, password: str) -> int:
+    """A new password; every session of the old one ended now. Returns how many were open."""
+    if len(password) < 12:
+        raise InvalidRecordError("password: use at least 12 characters", field="password")
+    return await _change(
+        conn,
+        username,
+        "UPDATE users SET password_hash = $2, password_changed_at = now() WHERE username = $1",
+        hash_password(password),
+    )
+
+
+async def list_users(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every user with their state, open sessions and last sign-in (from the audit)."""
+    return list(
+        await conn.fetch(
+            "SELECT u.username, u.role, u.local_authority, u.disabled_at,"
+            " u.password_changed_at,"
+            " (SELECT count(*) FROM sessions s WHERE s.username = u.username"
+            "   AND s.ended_at IS NULL AND s.expires_at > now()) AS open_sessions,"
+            " (SELECT max(a.at) FROM audit a WHERE a.username = u.username"
+            "   AND a.action = 'login') AS last_login"
+            " FROM users u ORDER BY u.username"
+        )
     )

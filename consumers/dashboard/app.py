@@ -6,6 +6,7 @@
     GET  /alerts/{alert_id}      the alert: evidence timeline, reasons, actions, versions (audited)
     POST /alerts/{alert_id}/acknowledge | /assign | /close   (audited, published as AlertAction)
     GET  /identity               links proposed from agencies' encodings, waiting (audited)
+    GET  /audit                  the audit trail, filterable, for administrators (audited)
     POST /identity/{id}/confirm | /reject   (audited; a confirmation publishes the identity link)
 
 Sessions live in the database; the signed cookie (``SameSite=Strict``, so another site cannot
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, FastAPI, Form, HTTPException, Request, status
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
@@ -35,6 +36,8 @@ from consumers.dashboard.queries import (
     LEVELS,
     OUTCOMES,
     audit,
+    audit_actions,
+    audit_entries,
     finished_alerts,
     may_decide,
     may_see,
@@ -63,6 +66,8 @@ STATIC = Path(__file__).parent / "static"
 SESSION_HOURS = 8
 #: Live lists one user may have open at once: each polls the database every second.
 MAX_FEEDS = 4
+#: Audit entries one page of the audit trail shows (the newest that match).
+AUDIT_ROWS = 200
 
 
 class LoginRequired(Exception):
@@ -362,6 +367,29 @@ def create_app(settings: Settings) -> FastAPI:
         if outcome not in OUTCOMES:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown outcome")
         return await act(request, user, alert_id, "close", reason=reason.strip(), outcome=outcome)
+
+    @app.get("/audit", response_class=HTMLResponse)
+    async def audit_page(
+        request: Request,
+        user: Current,
+        username: Annotated[str | None, Query(alias="user", max_length=80)] = None,
+        alert: Annotated[str | None, Query(max_length=120)] = None,
+        action: Annotated[str | None, Query(max_length=40)] = None,
+    ) -> Response:
+        filters = {"user": username or None, "alert": alert or None, "action": action or None}
+        async with request.app.state.pool.acquire() as conn:
+            if not user.is_admin:
+                await audit(conn, user, "refused", None, "the audit trail (administrators only)")
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such page")
+            rows, total = await audit_entries(conn, **filters, limit=AUDIT_ROWS)
+            actions = await audit_actions(conn)
+            shown = ", ".join(f"{k}={v}" for k, v in filters.items() if v) or "all"
+            await audit(conn, user, "audit_viewed", None, f"{shown}: {len(rows)} of {total}")
+        return TEMPLATES.TemplateResponse(
+            request,
+            "audit.html",
+            {"user": user, "rows": rows, "total": total, "filters": filters, "actions": actions},
+        )
 
     @app.get("/identity", response_class=HTMLResponse)
     async def proposals_page(request: Request, user: Current, done: str | None = None) -> Response:

@@ -116,3 +116,34 @@ async def audit(
         alert_id,
         detail,
     )
+
+
+async def audit_entries(
+    conn: asyncpg.Connection,
+    *,
+    user: str | None,
+    alert: str | None,
+    action: str | None,
+    limit: int,
+) -> tuple[list[asyncpg.Record], int]:
+    """The newest ``limit`` audit entries that match, and how many match in all."""
+    where = (
+        " WHERE ($1::text IS NULL OR username = $1) AND ($2::text IS NULL OR alert_id = $2)"
+        " AND ($3::text IS NULL OR action = $3)"
+    )
+    rows = await conn.fetch(
+        "SELECT at, username, action, alert_id, detail FROM audit"  # noqa: S608 - fixed text
+        + where
+        + " ORDER BY id DESC LIMIT $4",
+        user,
+        alert,
+        action,
+        limit,
+    )
+    total = await conn.fetchval("SELECT count(*) FROM audit" + where, user, alert, action)  # noqa: S608
+    return list(rows), int(total)
+
+
+async def audit_actions(conn: asyncpg.Connection) -> list[str]:
+    """Every kind of entry the audit holds, for the filter."""
+    return [r["action"] for r in await conn.fetch("SELECT DISTINCT action FROM audit ORDER BY 1")]

@@ -5,9 +5,18 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
+import asyncpg
 import typer
 
-from consumers.users import add_user
+from consumers.dashboard.queries import audit
+from consumers.users import (
+    User,
+    add_user,
+    disable_user,
+    enable_user,
+    list_users,
+    reset_password,
+)
 from producers.agencies import add_agency, issue_token, revoke_token
 from safeguard.cli.common import console, friendly_errors, with_db
 from safeguard.kernel.db import migrate
@@ -66,9 +75,83 @@ def user_add(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
 ) -> None:
     """Add a dashboard user; asks for the password (at least 12 characters)."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_stdin)
     with_db(lambda conn: add_user(conn, username, password, role, local_authority or None))
     console.print(f"added {username} ({role}, {local_authority or 'all areas'})", highlight=False)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+USER = Annotated[str, typer.Argument(help="The login name.")]
+#: Who the audit names for a change made with these commands.
+COMMAND_LINE = User("(command line)", "admin", None)
+
+
+async def audit_record(
+    conn: asyncpg.Connection, username: str, action: str, detail: str | None
+) -> None:
+    await audit(conn, COMMAND_LINE, action, None, f"{username}: {detail}" if detail else username)
+
+
+@user_app.command("disable")
+@friendly_errors
+def user_disable(username: USER) -> None:
+    """Stop a user signing in, and end their sessions and live lists at once (audited)."""
+
+    async def run(conn: asyncpg.Connection) -> int:
+        ended = await disable_user(conn, username)
+        await audit_record(conn, username, "user_disabled", f"{ended} sessions ended")
+        return ended
+
+    ended = with_db(run)
+    console.print(f"disabled {username}; {ended} open sessions ended", highlight=False)
+
+
+@user_app.command("enable")
+@friendly_errors
+def user_enable(username: USER) -> None:
+    """Let a disabled user sign in again (audited)."""
+
+    async def run(conn: asyncpg.Connection) -> None:
+        await enable_user(conn, username)
+        await audit_record(conn, username, "user_enabled", None)
+
+    with_db(run)
+    console.print(f"enabled {username}", highlight=False)
+
+
+@user_app.command("reset-password")
+@friendly_errors
+def user_reset_password(
+    username: USER,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Give a user a new password; their sessions signed in with the old one end (audited)."""
+    password = _password(password_stdin)
+
+    async def run(conn: asyncpg.Connection) -> int:
+        ended = await reset_password(conn, username, password)
+        await audit_record(conn, username, "password_reset", f"{ended} sessions ended")
+        return ended
+
+    ended = with_db(run)
+    console.print(f"new password for {username}; {ended} open sessions ended", highlight=False)
+
+
+@user_app.command("list")
+@friendly_errors
+def user_list() -> None:
+    """Every user: role, area, state, open sessions, last sign-in."""
+    rows = with_db(list_users)
+    for r in rows:
+        state = "disabled" if r["disabled_at"] else "active"
+        last = r["last_login"].isoformat(timespec="minutes") if r["last_login"] else "never"
+        console.print(
+            f"{r['username']:<24}{r['role']:<14}{r['local_authority'] or 'all areas':<11}"
+            f"{state:<10}{r['open_sessions']} sessions  last sign-in {last}",
+            highlight=False,
+        )

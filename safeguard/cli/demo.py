@@ -64,6 +64,8 @@ def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) 
     env = {
         "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key.resolve()),
         "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "3",
+        # The demo's dashboard is plain HTTP on 127.0.0.1: its cookie cannot be HTTPS-only.
+        "SAFEGUARD_DASHBOARD_HTTPS_ONLY": "false",
     }
     password = _demo_login(settings)
     # Every topic exists before any part starts: the alert follower below reads them at once.

@@ -273,7 +273,9 @@ class Settings(BaseSettings):
         default=None, description="Key that signs session cookies; unset: a new one each start."
     )
     dashboard_https_only: bool = Field(
-        default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
+        default=True,
+        description="Send the session cookie over HTTPS only, and HSTS (false only to serve plain "
+        "HTTP on this machine, as `make demo` does).",
     )
 
     # PostgreSQL

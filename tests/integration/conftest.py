@@ -174,6 +174,8 @@ def worker_env(
         "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
         **own_topics(prefix),
         "SAFEGUARD_EDUCATION_SWEEP_SECONDS": "1",
+        # The tests' dashboards serve plain HTTP on 127.0.0.1.
+        "SAFEGUARD_DASHBOARD_HTTPS_ONLY": "false",
     }
     # The services' own database role: the test's data folder holds no credentials of the
     # shared local cluster, so its URL is given whole.

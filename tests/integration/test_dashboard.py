@@ -14,10 +14,12 @@ import asyncpg
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from kafka import KafkaAdminClient
 
 from consumers.alert_store import store_alert
 from consumers.dashboard.app import MAX_FEEDS, create_app
 from consumers.users import add_user
+from safeguard.kernel.access import grant
 from safeguard.kernel.clients import kafka_env, kafka_fields
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.web import CSP
@@ -58,7 +60,9 @@ def alert(alert_id: str, la: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def world(kafka: Settings, dsn: str, topic_factory: Callable[..., str]) -> Iterator[dict[str, Any]]:
+def world(
+    kafka: Settings, dsn: str, topic_factory: Callable[..., str], admin: KafkaAdminClient
+) -> Iterator[dict[str, Any]]:
     tag = uuid.uuid4().hex[:8]
     names = {"cardiff": f"cardiff-{tag}", "swansea": f"swansea-{tag}", "admin": f"admin-{tag}"}
     ids = {"cardiff": f"combined_concern-c{tag}", "swansea": f"combined_concern-s{tag}"}
@@ -75,9 +79,11 @@ def world(kafka: Settings, dsn: str, topic_factory: Callable[..., str]) -> Itera
     settings = Settings(
         **kafka_fields(kafka),
         database_url=dsn,
+        dashboard_https_only=False,  # the test client speaks plain HTTP
         topic_alert_actions=topic_factory("alert-actions"),
         topic_identity_links=topic_factory("identity-links", partitions=1),
     )
+    grant(admin, settings)  # the dashboard's principal may write the test's own topics
     with TestClient(create_app(settings)) as client:
         yield {"client": client, "names": names, "ids": ids, "settings": settings, "dsn": dsn}
 
@@ -310,7 +316,11 @@ def test_one_user_may_hold_only_a_few_live_lists_at_once(
     world: dict[str, Any], kafka: Settings, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {**kafka_env(kafka), "SAFEGUARD_DATABASE_URL": world["dsn"]}
+    env = {
+        **kafka_env(kafka),
+        "SAFEGUARD_DATABASE_URL": world["dsn"],
+        "SAFEGUARD_DASHBOARD_HTTPS_ONLY": "false",
+    }
     log = tmp_path / "dashboard.log"
     base = f"http://127.0.0.1:{port}"
     with (
@@ -421,3 +431,116 @@ def test_a_session_ended_by_signing_out_is_refused_even_with_a_copy_of_its_cooki
         lambda c: c.execute("DELETE FROM users WHERE username = $1", world["names"]["swansea"]),
     )
     assert other.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def run_user_command(world: dict[str, Any], *args: str, stdin: str = "") -> str:
+    """``safeguard user ...`` as an administrator runs it, against the test's database."""
+    import os
+    import subprocess
+
+    done = subprocess.run(
+        safeguard("user", *args),
+        env={**os.environ, "SAFEGUARD_DATABASE_URL": world["dsn"]},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return " ".join(done.stdout.split())
+
+
+def command_line_audit(world: dict[str, Any], name: str) -> list[tuple[str, str]]:
+    rows = db(
+        world["dsn"],
+        lambda c: c.fetch(
+            "SELECT action, detail FROM audit WHERE username = '(command line)'"
+            " AND detail LIKE $1 ORDER BY id",
+            f"{name}%",
+        ),
+    )
+    return [(r["action"], r["detail"]) for r in rows]
+
+
+def test_a_disabled_user_is_signed_out_at_once_and_signs_in_again_only_once_enabled(
+    world: dict[str, Any],
+) -> None:
+    client = login(world, "cardiff")
+    name = world["names"]["cardiff"]
+    assert client.get("/").status_code == 200
+    assert run_user_command(world, "disable", name) == f"disabled {name}; 1 open sessions ended"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    refused = client.post("/login", data={"username": name, "password": PASSWORD})
+    assert (refused.status_code, "Wrong username or password." in refused.text) == (401, True)
+    listed = run_user_command(world, "list")
+    assert f"{name} practitioner W06000015 disabled 0 sessions" in listed
+    assert run_user_command(world, "enable", name) == f"enabled {name}"
+    login(world, "cardiff")
+    assert command_line_audit(world, name) == [
+        ("user_disabled", f"{name}: 1 sessions ended"),
+        ("user_enabled", name),
+    ]
+
+
+def test_a_password_reset_ends_the_sessions_of_the_old_password(world: dict[str, Any]) -> None:
+    client = login(world, "swansea")
+    name = world["names"]["swansea"]
+    new = "a new and longer passphrase"
+    said = run_user_command(world, "reset-password", name, "--password-stdin", stdin=new + "\n")
+    assert said == f"new password for {name}; 1 open sessions ended"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    old = client.post("/login", data={"username": name, "password": PASSWORD})
+    assert old.status_code == 401
+    fresh = client.post("/login", data={"username": name, "password": new}, follow_redirects=False)
+    assert (fresh.status_code, fresh.headers["location"]) == (303, "/")
+    assert command_line_audit(world, name) == [("password_reset", f"{name}: 1 sessions ended")]
+
+
+def test_only_an_administrator_reads_the_audit_trail_and_reading_it_is_audited(
+    world: dict[str, Any],
+) -> None:
+    cardiff, admin = world["names"]["cardiff"], world["names"]["admin"]
+    practitioner = login(world, "cardiff")
+    practitioner.get(f"/alerts/{world['ids']['cardiff']}")
+    assert practitioner.get("/audit").status_code == 404
+    practitioner.post("/logout")
+    page = login(world, "admin").get("/audit", params={"user": cardiff})
+    assert page.status_code == 200
+    cells = re.findall(r"<td>[^<]*</td>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", page.text)
+    assert [action for who, action in cells] == [
+        "logout",
+        "refused",
+        "view",
+        "login",
+    ]
+    assert {who for who, _ in cells} == {cardiff}
+    trail = db(
+        world["dsn"],
+        lambda c: c.fetch(
+            "SELECT username, action, detail FROM audit WHERE username = ANY($1) AND"
+            " action IN ('refused', 'audit_viewed') ORDER BY id",
+            [cardiff, admin],
+        ),
+    )
+    assert [(r["username"], r["action"], r["detail"]) for r in trail] == [
+        (cardiff, "refused", "the audit trail (administrators only)"),
+        (admin, "audit_viewed", f"user={cardiff}: 4 of 4"),
+    ]
+
+
+def test_the_session_cookie_is_sent_over_https_only_unless_plain_http_is_asked_for(
+    world: dict[str, Any], kafka: Settings
+) -> None:
+    name = world["names"]["cardiff"]
+    defaults = Settings(**kafka_fields(kafka), database_url=world["dsn"])
+    assert defaults.dashboard_https_only is True
+    with TestClient(create_app(defaults)) as secure:
+        signed_in = secure.post(
+            "/login", data={"username": name, "password": PASSWORD}, follow_redirects=False
+        )
+        assert "secure" in signed_in.headers["set-cookie"].lower().split("; ")
+        assert signed_in.headers["strict-transport-security"].startswith("max-age=")
+    plain = world["client"].post(
+        "/login", data={"username": name, "password": PASSWORD}, follow_redirects=False
+    )
+    assert "secure" not in plain.headers["set-cookie"].lower().split("; ")

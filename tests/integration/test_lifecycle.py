@@ -42,6 +42,7 @@ def test_a_closed_alert_escalates_to_the_top_of_the_list_naming_who_closed_it(
     settings = Settings(
         **kafka_fields(kafka),
         database_url=dsn,
+        dashboard_https_only=False,  # the test client speaks plain HTTP
         topic_alert_actions=worker_env["SAFEGUARD_TOPIC_ALERT_ACTIONS"],
     )
     log = tmp_path / "parts.log"

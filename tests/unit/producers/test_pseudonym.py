@@ -113,5 +113,5 @@ def test_a_linkage_key_file_others_may_read_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "linkage.key"
     path.write_bytes(b"l" * 40)
     path.chmod(0o644)
-    with pytest.raises(ConfigError, match="SAFEGUARD_LINKAGE_KEY_FILE=.* may be read by others"):
+    with pytest.raises(ConfigError, match=r"SAFEGUARD_LINKAGE_KEY_FILE=.* may be read by others"):
         load_linkage_key(Settings(linkage_key_file=path))
