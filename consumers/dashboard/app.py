@@ -10,7 +10,8 @@
     POST /identity/{id}/confirm | /reject   (audited; a confirmation publishes the identity link)
 
 Sessions live in the database; the signed cookie (``SameSite=Strict``, so another site cannot
-post with it) only names one, so signing out or removing the user ends it at once. A
+post with it) only names one, so signing out or removing the user ends it at once. Every POST
+also needs the session's form token (``consumers.dashboard.csrf``). A
 practitioner sees only their local authority's alerts; an administrator sees all.
 """
 
@@ -31,6 +32,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from consumers.dashboard.actions import describe
+from consumers.dashboard.csrf import csrf_token, renew, require_csrf
 from consumers.dashboard.queries import (
     KINDS,
     LEVELS,
@@ -59,6 +61,7 @@ from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TEMPLATES.env.globals["csrf_token"] = csrf_token
 STATIC = Path(__file__).parent / "static"
 
 
@@ -123,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         return user
 
     Current = Annotated[User, Depends(current_user)]
+    CSRF = Depends(require_csrf)
 
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request) -> Response:
@@ -140,7 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
             request, "login.html", {"error": error}, status_code=code, headers=headers
         )
 
-    @app.post("/login", response_class=HTMLResponse)
+    @app.post("/login", response_class=HTMLResponse, dependencies=[CSRF])
     async def login(
         request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]
     ) -> Response:
@@ -166,9 +170,10 @@ def create_app(settings: Settings) -> FastAPI:
             session_id = await start_session(conn, user.username, SESSION_HOURS)
         request.session.clear()
         request.session["sid"] = session_id
+        renew(request)
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
 
-    @app.post("/logout")
+    @app.post("/logout", dependencies=[CSRF])
     async def logout(request: Request) -> Response:
         session_id = request.session.get("sid")
         if session_id:
@@ -343,11 +348,11 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return RedirectResponse(f"/alerts/{alert_id}", status_code=status.HTTP_303_SEE_OTHER)
 
-    @app.post("/alerts/{alert_id}/acknowledge")
+    @app.post("/alerts/{alert_id}/acknowledge", dependencies=[CSRF])
     async def acknowledge(request: Request, alert_id: str, user: Current) -> Response:
         return await act(request, user, alert_id, "acknowledge")
 
-    @app.post("/alerts/{alert_id}/assign")
+    @app.post("/alerts/{alert_id}/assign", dependencies=[CSRF])
     async def assign(
         request: Request,
         alert_id: str,
@@ -356,7 +361,7 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> Response:
         return await act(request, user, alert_id, "assign", assignee=assignee.strip())
 
-    @app.post("/alerts/{alert_id}/close")
+    @app.post("/alerts/{alert_id}/close", dependencies=[CSRF])
     async def close(
         request: Request,
         alert_id: str,
@@ -401,7 +406,7 @@ def create_app(settings: Settings) -> FastAPI:
             request, "identity.html", {"user": user, "proposals": proposals, "done": message}
         )
 
-    @app.post("/identity/{proposal_id}/{decision}")
+    @app.post("/identity/{proposal_id}/{decision}", dependencies=[CSRF])
     async def decide(request: Request, proposal_id: str, decision: str, user: Current) -> Response:
         if decision not in ("confirm", "reject"):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such decision")

@@ -7,8 +7,9 @@ writable by exactly the parts that need it:
 
 - importers and the intake write only the input topics; the dashboard writes only practitioners'
   actions and confirmed identity links;
-- only the worker reads the inputs and writes the alerts, the proposals, the internal topics and
-  its own changelogs (topics named ``<app id>-...``, which it may create, as Faust does);
+- only the worker reads the inputs and writes the alerts, the proposals, the internal topics,
+  the movement observations it finds in school records, and its own changelogs (topics named
+  ``<app id>-...``, which it may create, as Faust does);
 - the alert store reads only the alerts and the proposals;
 - the dead-letter topic is written by the worker and the alert store and read by ``admin`` only
   (a dead letter may hold anything a sender put in a record).
@@ -60,7 +61,9 @@ def grants(s: Settings) -> list[Grant]:
     topics("importer", "write", inputs_import)
     topics("dashboard", "write", [s.topic_alert_actions, s.topic_identity_links])
     topics("worker", "read", [*inputs_import, s.topic_alert_actions, *internal])
-    topics("worker", "write", [*alerts, s.topic_deadletter, s.topic_identity_proposals, *internal])
+    # The worker also writes observations: the movements it finds in school records.
+    outputs = [*alerts, s.topic_deadletter, s.topic_identity_proposals, s.topic_observations]
+    topics("worker", "write", [*outputs, *internal])
     for operation in ("read", "write", "create", "describe_configs"):
         out.append(Grant("worker", "topic", f"{s.app_id}-", operation, prefixed=True))
     out.append(Grant("worker", "group", s.app_id, "read"))

@@ -26,7 +26,7 @@ from safeguard.kernel.web import CSP
 from schemas.codec import EventCodec
 
 from .conftest import free_port
-from .helpers import TopicReader, background, db, safeguard, wait_for
+from .helpers import TopicReader, background, db, form_post, safeguard, wait_for
 
 PASSWORD = "correct horse battery"  # noqa: S105 - a test user's password
 T0 = dt.datetime(2026, 10, 5, 8, 45, tzinfo=dt.UTC)
@@ -90,7 +90,8 @@ def world(
 
 def login(world: dict[str, Any], who: str) -> TestClient:
     client: TestClient = world["client"]
-    response = client.post(
+    response = form_post(
+        client,
         "/login",
         data={"username": world["names"][who], "password": PASSWORD},
         follow_redirects=False,
@@ -102,8 +103,8 @@ def login(world: dict[str, Any], who: str) -> TestClient:
 def test_pages_need_a_login_and_a_wrong_password_is_refused(world: dict[str, Any]) -> None:
     client = world["client"]
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
-    response = client.post(
-        "/login", data={"username": world["names"]["cardiff"], "password": "nope"}
+    response = form_post(
+        client, "/login", data={"username": world["names"]["cardiff"], "password": "nope"}
     )
     assert response.status_code == 401
     assert "Wrong username or password." in response.text
@@ -130,9 +131,9 @@ def test_lists_feeds_refusals_and_sign_outs_are_audited(world: dict[str, Any]) -
     client.get("/")
     with client.stream("GET", "/events") as feed:  # the live feed: its first line is enough
         assert next(feed.iter_lines()) == "retry: 3000"
-    assert client.post(f"/alerts/{other}/acknowledge").status_code == 404  # another area's
+    assert form_post(client, f"/alerts/{other}/acknowledge").status_code == 404  # another area's
     assert client.get(f"/alerts/{other}").status_code == 404
-    client.post("/logout", follow_redirects=False)
+    form_post(client, "/logout", follow_redirects=False)
     rows = db(
         world["dsn"],
         lambda c: c.fetch(
@@ -177,17 +178,26 @@ def test_acknowledge_assign_and_close_are_stored_audited_and_published(
 ) -> None:
     client = login(world, "cardiff")
     alert_id = world["ids"]["cardiff"]
-    assert client.post(f"/alerts/{alert_id}/acknowledge", follow_redirects=False).status_code == 303
     assert (
-        client.post(
-            f"/alerts/{alert_id}/assign", data={"assignee": "duty team"}, follow_redirects=False
+        form_post(client, f"/alerts/{alert_id}/acknowledge", follow_redirects=False).status_code
+        == 303
+    )
+    assert (
+        form_post(
+            client,
+            f"/alerts/{alert_id}/assign",
+            data={"assignee": "duty team"},
+            follow_redirects=False,
         ).status_code
         == 303
     )
-    assert client.post(f"/alerts/{alert_id}/close", data={"reason": ""}).status_code == 422
+    assert form_post(client, f"/alerts/{alert_id}/close", data={"reason": ""}).status_code == 422
     assert (
-        client.post(
-            f"/alerts/{alert_id}/close", data={"reason": "referred to MASH"}, follow_redirects=False
+        form_post(
+            client,
+            f"/alerts/{alert_id}/close",
+            data={"reason": "referred to MASH"},
+            follow_redirects=False,
         ).status_code
         == 303
     )
@@ -229,7 +239,8 @@ def test_acknowledge_assign_and_close_are_stored_audited_and_published(
 def test_a_cross_site_post_is_refused_and_changes_nothing(world: dict[str, Any]) -> None:
     client = login(world, "cardiff")
     alert_id = world["ids"]["cardiff"]
-    forged = client.post(
+    forged = form_post(
+        client,
         f"/alerts/{alert_id}/close",
         data={"reason": "closed by another site"},
         headers={"Origin": "https://evil.example"},
@@ -243,7 +254,8 @@ def test_a_cross_site_post_is_refused_and_changes_nothing(world: dict[str, Any])
         {"Sec-Fetch-Site": "cross-site"},
         {"Origin": "null", "Sec-Fetch-Site": "same-site"},
     ):
-        login_csrf = client.post(
+        login_csrf = form_post(
+            client,
             "/login",
             data={"username": world["names"]["swansea"], "password": PASSWORD},
             headers=headers,
@@ -256,7 +268,8 @@ def test_a_cross_site_post_is_refused_and_changes_nothing(world: dict[str, Any])
     )
     assert status == "open"
     # The same request from the dashboard's own page goes through.
-    own = client.post(
+    own = form_post(
+        client,
         f"/alerts/{alert_id}/acknowledge",
         headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
         follow_redirects=False,
@@ -291,10 +304,10 @@ def test_failed_logins_are_audited_and_the_sixth_is_refused_even_with_the_right_
     client = world["client"]
     name = world["names"]["swansea"]
     for _ in range(5):
-        wrong = client.post("/login", data={"username": name, "password": "not it at all"})
+        wrong = form_post(client, "/login", data={"username": name, "password": "not it at all"})
         assert wrong.status_code == 401
-    right = client.post(
-        "/login", data={"username": name, "password": PASSWORD}, follow_redirects=False
+    right = form_post(
+        client, "/login", data={"username": name, "password": PASSWORD}, follow_redirects=False
     )
     assert right.status_code == 429
     assert int(right.headers["retry-after"]) > 800
@@ -329,8 +342,8 @@ def test_one_user_may_hold_only_a_few_live_lists_at_once(
         ExitStack() as open_feeds,
     ):
         wait_for(lambda: _answers(f"{base}/login"), 60, "the dashboard", log)
-        signed_in = client.post(
-            "/login", data={"username": world["names"]["swansea"], "password": PASSWORD}
+        signed_in = form_post(
+            client, "/login", data={"username": world["names"]["swansea"], "password": PASSWORD}
         )
         assert signed_in.status_code == 303
         lines = []  # each feed's line reader, kept: dropped, it would close its feed
@@ -373,13 +386,13 @@ def test_a_rejected_proposal_links_nothing_and_a_practitioner_decides_only_their
     db(world["dsn"], propose)
     swansea = login(world, "swansea")
     assert proposal_id not in swansea.get("/identity").text  # another area's
-    assert swansea.post(f"/identity/{proposal_id}/confirm").status_code == 404
+    assert form_post(swansea, f"/identity/{proposal_id}/confirm").status_code == 404
     cardiff = login(world, "cardiff")
     assert proposal_id in cardiff.get("/identity").text
-    answer = cardiff.post(f"/identity/{proposal_id}/reject")
+    answer = form_post(cardiff, f"/identity/{proposal_id}/reject")
     assert answer.status_code == 200 and "Recorded as not the same child" in answer.text
     assert proposal_id not in answer.text
-    assert cardiff.post(f"/identity/{proposal_id}/confirm").status_code == 409  # decided
+    assert form_post(cardiff, f"/identity/{proposal_id}/confirm").status_code == 409  # decided
     row = db(
         world["dsn"],
         lambda c: c.fetchrow(
@@ -414,11 +427,11 @@ def test_a_session_ended_by_signing_out_is_refused_even_with_a_copy_of_its_cooki
     stolen = dict(client.cookies)  # a copy of the cookie, as an attacker might hold it
     ident = world["ids"]["cardiff"]
     assert client.get(f"/alerts/{ident}").status_code == 200
-    client.post("/logout", follow_redirects=False)
+    form_post(client, "/logout", follow_redirects=False)
     client.cookies.clear()
     for name, value in stolen.items():
         client.cookies.set(name, value)
-    replayed = client.post(f"/alerts/{ident}/acknowledge", follow_redirects=False)
+    replayed = form_post(client, f"/alerts/{ident}/acknowledge", follow_redirects=False)
     assert (replayed.status_code, replayed.headers["location"]) == (303, "/login")
     status = db(
         world["dsn"], lambda c: c.fetchval("SELECT status FROM alerts WHERE alert_id = $1", ident)
@@ -470,7 +483,7 @@ def test_a_disabled_user_is_signed_out_at_once_and_signs_in_again_only_once_enab
     assert client.get("/").status_code == 200
     assert run_user_command(world, "disable", name) == f"disabled {name}; 1 open sessions ended"
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
-    refused = client.post("/login", data={"username": name, "password": PASSWORD})
+    refused = form_post(client, "/login", data={"username": name, "password": PASSWORD})
     assert (refused.status_code, "Wrong username or password." in refused.text) == (401, True)
     listed = run_user_command(world, "list")
     assert f"{name} practitioner W06000015 disabled 0 sessions" in listed
@@ -489,9 +502,11 @@ def test_a_password_reset_ends_the_sessions_of_the_old_password(world: dict[str,
     said = run_user_command(world, "reset-password", name, "--password-stdin", stdin=new + "\n")
     assert said == f"new password for {name}; 1 open sessions ended"
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
-    old = client.post("/login", data={"username": name, "password": PASSWORD})
+    old = form_post(client, "/login", data={"username": name, "password": PASSWORD})
     assert old.status_code == 401
-    fresh = client.post("/login", data={"username": name, "password": new}, follow_redirects=False)
+    fresh = form_post(
+        client, "/login", data={"username": name, "password": new}, follow_redirects=False
+    )
     assert (fresh.status_code, fresh.headers["location"]) == (303, "/")
     assert command_line_audit(world, name) == [("password_reset", f"{name}: 1 sessions ended")]
 
@@ -503,7 +518,7 @@ def test_only_an_administrator_reads_the_audit_trail_and_reading_it_is_audited(
     practitioner = login(world, "cardiff")
     practitioner.get(f"/alerts/{world['ids']['cardiff']}")
     assert practitioner.get("/audit").status_code == 404
-    practitioner.post("/logout")
+    form_post(practitioner, "/logout")
     page = login(world, "admin").get("/audit", params={"user": cardiff})
     assert page.status_code == 200
     cells = re.findall(r"<td>[^<]*</td>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", page.text)
@@ -534,13 +549,50 @@ def test_the_session_cookie_is_sent_over_https_only_unless_plain_http_is_asked_f
     name = world["names"]["cardiff"]
     defaults = Settings(**kafka_fields(kafka), database_url=world["dsn"])
     assert defaults.dashboard_https_only is True
-    with TestClient(create_app(defaults)) as secure:
-        signed_in = secure.post(
-            "/login", data={"username": name, "password": PASSWORD}, follow_redirects=False
+    with TestClient(create_app(defaults), base_url="https://testserver") as secure:
+        signed_in = form_post(
+            secure, "/login", data={"username": name, "password": PASSWORD}, follow_redirects=False
         )
         assert "secure" in signed_in.headers["set-cookie"].lower().split("; ")
         assert signed_in.headers["strict-transport-security"].startswith("max-age=")
-    plain = world["client"].post(
-        "/login", data={"username": name, "password": PASSWORD}, follow_redirects=False
+    plain = form_post(
+        world["client"],
+        "/login",
+        data={"username": name, "password": PASSWORD},
+        follow_redirects=False,
     )
     assert "secure" not in plain.headers["set-cookie"].lower().split("; ")
+
+
+def test_a_post_without_the_sessions_form_token_is_refused_and_changes_nothing(
+    world: dict[str, Any],
+) -> None:
+    """The browser sent no Origin or Sec-Fetch-Site (an old one, or a proxy stripped them): the
+    form token stops a forged request all the same, the sign-in form's included."""
+    refused = {
+        "detail": "this form has expired or was not sent from the dashboard: reload the page "
+        "and try again"
+    }
+    client = world["client"]
+    name = world["names"]["cardiff"]
+    forged_login = client.post("/login", data={"username": name, "password": PASSWORD})
+    assert (forged_login.status_code, forged_login.json()) == (403, refused)
+    # A token of the session before sign-in.
+    before = form_post(client, "/logout", follow_redirects=False).request
+    old_token = dict(httpx.QueryParams(before.content.decode()))["csrf_token"]
+    login(world, "cardiff")
+    alert_id = world["ids"]["cardiff"]
+    for data in (
+        {"reason": "closed by a forged form"},
+        {"reason": "closed by a forged form", "csrf_token": "guessed"},
+        {"reason": "closed by a forged form", "csrf_token": old_token},  # renewed at sign-in
+    ):
+        forged = client.post(f"/alerts/{alert_id}/close", data=data, follow_redirects=False)
+        assert (forged.status_code, forged.json()) == (403, refused), data
+    status = db(
+        world["dsn"],
+        lambda c: c.fetchval("SELECT status FROM alerts WHERE alert_id = $1", alert_id),
+    )
+    assert status == "open"
+    done = form_post(client, f"/alerts/{alert_id}/acknowledge", follow_redirects=False)
+    assert done.status_code == 303

@@ -121,7 +121,9 @@ def test_a_client_without_credentials_or_with_a_wrong_password_is_refused(
         ("alert-store", "topic_deadletter", True),
         ("alert-store", "topic_alerts_concern", False),
         ("worker", "topic_alerts_concern", True),
-        ("worker", "topic_observations", False),
+        ("worker", "topic_observations", True),  # the movements it finds in school records
+        ("worker", "topic_schools", False),
+        ("worker", "topic_alert_actions", False),
     ],
 )
 def test_each_part_writes_only_its_own_topics(

@@ -18,7 +18,16 @@ from safeguard.kernel.clients import kafka_fields
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec, TopicCodec
 
-from .helpers import TopicReader, background, consumed_all, db, publish, safeguard, wait_for
+from .helpers import (
+    TopicReader,
+    background,
+    consumed_all,
+    db,
+    form_post,
+    publish,
+    safeguard,
+    wait_for,
+)
 from .records import ALERTS, T0, alerts_by_child, child, observation
 from .test_education import registration
 
@@ -84,9 +93,10 @@ def test_a_closed_alert_escalates_to_the_top_of_the_list_naming_who_closed_it(
 
         wait_for(stored, 60, "the stored alert", log)
         for user in (swansea, anglesey):  # both authorities see it
-            client.post("/login", data={"username": user, "password": PASSWORD})
+            form_post(client, "/login", data={"username": user, "password": PASSWORD})
             assert alert_id in client.get("/").text
-        closed = client.post(
+        closed = form_post(
+            client,
             f"/alerts/{alert_id}/close",
             data={"outcome": "strategy_discussion", "reason": "Discussed at the hub"},
             follow_redirects=False,
