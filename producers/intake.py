@@ -13,9 +13,10 @@ request gets 202 with the event ids; an invalid one gets 422 naming each bad fie
 it is published. An ``event_id`` this agency already sent is reported as a duplicate and not sent
 again; ids are the agency's own, so another agency's ids are neither blocked nor revealed. Only a
 school's token publishes roll changes, and only for its own school (its agency id is its school
-id): 403 otherwise. Each agency may send ``SAFEGUARD_INTAKE_EVENTS_PER_MINUTE`` events a minute
-(429 with ``Retry-After`` beyond), so one token cannot flood the alert list. Run it with
-``safeguard intake``.
+id); and an agency publishes only about children in the local authorities it serves
+(``safeguard agency add --serves``): 403 otherwise, recorded in the audit trail. Each agency
+may send ``SAFEGUARD_INTAKE_EVENTS_PER_MINUTE`` events a minute (429 with ``Retry-After``
+beyond), so one token cannot flood the alert list. Run it with ``safeguard intake``.
 
 (No ``from __future__ import annotations`` here: FastAPI reads the route annotations at runtime,
 and they name dependencies local to ``create_app``.)
@@ -32,7 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from producers.agencies import Agency, authenticate
+from producers.agencies import Agency, authenticate, record_refusal
 from producers.imports import link_record, observation_record, registration_record
 from producers.intake_models import (
     Accepted,
@@ -83,6 +84,23 @@ class Quota:
         window.append((now, count))
 
 
+def check_areas(agency: Agency, items: list[Any]) -> None:
+    """Events only about children in the local authorities the agency serves."""
+    outside = [
+        i
+        for i, item in enumerate(items)
+        if (area := getattr(item, "local_authority", None)) is not None and not agency.serves(area)
+    ]
+    if outside:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            [
+                {"loc": ["body", i, "local_authority"], "msg": "not an area this agency serves"}
+                for i in outside
+            ],
+        )
+
+
 def check_scope(agency: Agency, items: list[Any]) -> None:
     """Only a school publishes roll changes, and only its own (its agency id is its school id)."""
     if agency.agency_type != "school":
@@ -98,6 +116,9 @@ def check_scope(agency: Agency, items: list[Any]) -> None:
                 for i in others
             ],
         )
+
+
+Scoped = Callable[[Agency, list[Any]], None]
 
 
 def check_batch(items: list[Any]) -> None:
@@ -176,6 +197,21 @@ def create_app(settings: Settings) -> FastAPI:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required")
         return agency
 
+    async def within_scope(
+        request: Request, agency: Agency, items: list[Any], kind: str, *checks: Scoped
+    ) -> None:
+        """Run the scope checks; a refusal is recorded in the audit trail, then answered 403."""
+        for check in checks:
+            try:
+                check(agency, items)
+            except HTTPException as refused:
+                reason = refused.detail if isinstance(refused.detail, str) else "area not served"
+                async with request.app.state.pool.acquire() as conn:
+                    await record_refusal(
+                        conn, agency, f"{len(items)} {kind} event(s) refused: {reason}"
+                    )
+                raise
+
     async def accept(
         request: Request,
         agency: Agency,
@@ -186,6 +222,7 @@ def create_app(settings: Settings) -> FastAPI:
         kind: str,
     ) -> Accepted:
         check_batch(items)
+        await within_scope(request, agency, items, kind, check_areas)
         quota.take(agency.agency_id, len(items))
         now = dt.datetime.now(dt.UTC)
         records, problems = [], []
@@ -262,7 +299,8 @@ def create_app(settings: Settings) -> FastAPI:
         agency: Annotated[Agency, Depends(agency_of)],
     ) -> Accepted:
         items = body if isinstance(body, list) else [body]
-        check_scope(agency, items)
+        check_batch(items)
+        await within_scope(request, agency, items, "registration", check_scope)
         return await accept(
             request,
             agency,

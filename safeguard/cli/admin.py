@@ -17,7 +17,14 @@ from consumers.users import (
     list_users,
     reset_password,
 )
-from producers.agencies import add_agency, issue_token, revoke_token
+from producers.agencies import (
+    add_agency,
+    issue_token,
+    list_tokens,
+    parse_areas,
+    revoke_token,
+    rotate_token,
+)
 from safeguard.cli.common import console, friendly_errors, with_db
 from safeguard.kernel.db import migrate
 
@@ -40,20 +47,57 @@ def agency_add(
     agency_id: Annotated[str, typer.Argument(help="The agency's id, e.g. hb-cardiff.")],
     agency_type: Annotated[str, typer.Option("--type", help="school, health, police, ...")],
     name: Annotated[str, typer.Option(help="The agency's name.")],
+    serves: Annotated[
+        str,
+        typer.Option(
+            help="ONS codes of the local authorities it serves, comma-separated, or all "
+            "(a national agency): it may publish about children in those only."
+        ),
+    ],
     contact: Annotated[
         str, typer.Option(help="Whom to call about its records: a team's phone or mailbox.")
     ] = "",
 ) -> None:
     """Register an agency in the partnership (it may then publish through the intake)."""
-    with_db(lambda conn: add_agency(conn, agency_id, agency_type, name, contact or None))
-    console.print(f"added {agency_id} ({agency_type})", highlight=False)
+    areas = parse_areas(serves)
+    with_db(lambda conn: add_agency(conn, agency_id, agency_type, name, contact or None, areas))
+    where = "every local authority" if areas is None else ", ".join(areas)
+    console.print(f"added {agency_id} ({agency_type}), serving {where}", highlight=False)
 
 
 @agency_app.command("token")
 @friendly_errors
-def agency_token(agency_id: Annotated[str, typer.Argument(help="The agency's id.")]) -> None:
+def agency_token(
+    agency_id: Annotated[str, typer.Argument(help="The agency's id.")],
+    days: Annotated[int, typer.Option(help="How long it works (1 to 730 days).")] = 365,
+) -> None:
     """Issue a bearer token for an agency. It is shown once: store it safely."""
-    console.print(with_db(lambda conn: issue_token(conn, agency_id)), highlight=False)
+    console.print(with_db(lambda conn: issue_token(conn, agency_id, days)), highlight=False)
+
+
+@agency_app.command("tokens")
+@friendly_errors
+def agency_tokens(agency_id: Annotated[str, typer.Argument(help="The agency's id.")]) -> None:
+    """An agency's tokens: id, issued, expires, and whether revoked (never the secret)."""
+    for t in with_db(lambda conn: list_tokens(conn, agency_id)):
+        state = "revoked" if t["revoked_at"] else "active"
+        console.print(
+            f"sgt_{t['token_id']}  issued {t['created_at']:%Y-%m-%d}  "
+            f"expires {t['expires_at']:%Y-%m-%d %H:%M}  {state}",
+            highlight=False,
+        )
+
+
+@agency_app.command("rotate")
+@friendly_errors
+def agency_rotate(
+    token_id: Annotated[str, typer.Argument(help="sgt_<id> or the whole token.")],
+    grace_hours: Annotated[
+        int, typer.Option(help="Hours the old token still works, to put the new one in place.")
+    ] = 24,
+) -> None:
+    """Issue a token's successor (shown once) and let the old one work only a grace period."""
+    console.print(with_db(lambda conn: rotate_token(conn, token_id, grace_hours)), highlight=False)
 
 
 @agency_app.command("revoke")

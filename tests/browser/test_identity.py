@@ -75,7 +75,7 @@ def test_a_proposed_match_is_joined_only_when_a_practitioner_confirms_it(
     health = f"hb-{n}"  # the database outlives test runs: an agency of this run's own
     subprocess.run(
         safeguard("agency", "add", health, "--type", "health", "--name", "Cardiff and Vale UHB",
-                  "--contact", "Safeguarding team 029 2074 0000"),
+                  "--contact", "Safeguarding team 029 2074 0000", "--serves", "W06000015"),
         env=env, check=True, capture_output=True,
     )  # fmt: skip
     number = {child(n): n, child(n + 1): n + 1}

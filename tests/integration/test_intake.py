@@ -50,9 +50,21 @@ def intake(
     env = {**worker_env, "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key), **getattr(request, "param", {})}
     suffix = worker_env["SAFEGUARD_APP_ID"][-10:]
     health, police, school = f"hb-{suffix}", f"police-{suffix}", f"66{suffix}"
-    cli(env, "agency", "add", health, "--type", "health", "--name", "Health board")
-    cli(env, "agency", "add", police, "--type", "police", "--name", "Police force")
-    cli(env, "agency", "add", school, "--type", "school", "--name", "Ysgol")
+    serves = ("--serves", "W06000015,W06000011,W06000001")  # the areas the tests' events name
+    cli(env, "agency", "add", health, "--type", "health", "--name", "Health board", *serves)
+    cli(
+        env,
+        "agency",
+        "add",
+        police,
+        "--type",
+        "police",
+        "--name",
+        "Police force",
+        "--serves",
+        "all",
+    )
+    cli(env, "agency", "add", school, "--type", "school", "--name", "Ysgol", *serves)
     tokens = {
         health: cli(env, "agency", "token", health),
         police: cli(env, "agency", "token", police),
@@ -441,3 +453,71 @@ def test_an_agency_that_floods_the_intake_is_slowed_and_the_others_are_not(
     assert 1 <= int(flooded.headers["Retry-After"]) <= 60
     other = post(intake, "/v1/observations", one(5), intake["police"])
     assert other.status_code == 202  # another agency's quota is its own
+
+
+def refusals(dsn: str, agency: str) -> list[str]:
+    from .helpers import db
+
+    rows = db(
+        dsn,
+        lambda c: c.fetch(
+            "SELECT action, detail FROM audit WHERE username = $1 ORDER BY id", f"agency:{agency}"
+        ),
+    )
+    return [f"{r['action']}: {r['detail']}" for r in rows]
+
+
+def test_an_agency_publishes_only_about_the_areas_it_serves_and_a_refusal_is_audited(
+    intake: dict[str, Any], worker_env: dict[str, str], kafka: Settings, dsn: str
+) -> None:
+    topic = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_OBSERVATIONS"])
+    merthyr = {**OBSERVATION, "event_id": f"e-{uuid.uuid4().hex}", "local_authority": "W06000024"}
+    cardiff = {**OBSERVATION, "event_id": f"e-{uuid.uuid4().hex}"}
+    response = post(intake, "/v1/observations", [cardiff, merthyr])
+    assert (response.status_code, response.json()) == (
+        403,
+        {
+            "detail": [
+                {"loc": ["body", 1, "local_authority"], "msg": "not an area this agency serves"}
+            ]
+        },
+    )
+    # A police force registered for every area may.
+    assert post(intake, "/v1/observations", merthyr, agency=intake["police"]).status_code == 202
+    wait_for(lambda: topic.poll(), 30, "the police force's observation")
+    published = [EventCodec("observation").decode(r.value)["agency"]["id"] for r in topic.poll()]
+    assert published == [intake["police"]]  # nothing of the health board's refused batch
+    topic.close()
+    # A health board's token sending roll changes is refused and audited too.
+    roll = {
+        "identifier": "E660123412001",
+        "school_id": intake["school"],
+        "local_authority": "W06000001",
+        "kind": "registered",
+        "effective_date": "2026-09-07",
+    }
+    assert post(intake, "/v1/school-registrations", [roll]).status_code == 403
+    assert refusals(dsn, intake["health"]) == [
+        "intake_refused: 2 observation event(s) refused: area not served",
+        "intake_refused: 1 registration event(s) refused: only a school's token publishes school "
+        "roll changes",
+    ]
+
+
+def test_a_rotated_token_is_replaced_and_the_old_one_ends_after_its_grace(
+    intake: dict[str, Any],
+) -> None:
+    env, health = intake["env"], intake["health"]
+    old = intake["tokens"][health]
+    new = cli(env, "agency", "rotate", old.split(".")[0], "--grace-hours", "0")
+    assert new.startswith("sgt_") and new != old
+    headers = {"Authorization": f"Bearer {old}"}
+    gone = intake["client"].post("/v1/observations", json=OBSERVATION, headers=headers)
+    assert (gone.status_code, gone.json()) == (401, {"detail": "unknown or revoked token"})
+    headers = {"Authorization": f"Bearer {new}"}
+    fresh = {**OBSERVATION, "event_id": f"e-{uuid.uuid4().hex}"}
+    assert intake["client"].post("/v1/observations", json=fresh, headers=headers).status_code == 202
+    listed = cli(env, "agency", "tokens", health).splitlines()
+    assert [line.split()[0] for line in listed] == [old.split(".")[0], new.split(".")[0]]
+    assert all(line.endswith("active") for line in listed)
+    assert old.split(".")[1] not in "\n".join(listed) and new.split(".")[1] not in "\n".join(listed)
