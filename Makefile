@@ -78,8 +78,10 @@ DEMO_ARGS ?=
 demo: system-deps venv
 	$(SAFEGUARD) demo $(DEMO_ARGS)
 
-# A PostgreSQL cluster the postgres account could not keep inside .safeguard lives in a folder of
-# its own, remembered in .safeguard/data/postgres.location: it goes too.
+# A PostgreSQL cluster or broker folder its account could not keep inside .safeguard lives in a
+# folder of its own, remembered in .safeguard/data/<name>.location: it goes too.
 clean: down
-	@if [ -f .safeguard/data/postgres.location ]; then rm -rf "$$(cat .safeguard/data/postgres.location)"; fi
+	@for pointer in .safeguard/data/*.location; do \
+		[ -f "$$pointer" ] && rm -rf "$$(cat "$$pointer")"; \
+	done; true
 	rm -rf $(VENV) .safeguard

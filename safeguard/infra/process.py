@@ -330,3 +330,19 @@ def traversable_by(folder: Path, user: str) -> bool:
         check=False,
     )
     return result.returncode == 0
+
+
+def remove_relocated(data_dir: Path) -> list[Path]:
+    """Remove the folders services kept outside ``data_dir`` (see ``reachable_home``), as its
+    ``<name>.location`` pointers name them; return the folders removed."""
+    removed = []
+    for pointer in sorted(data_dir.glob("*.location")):
+        if pointer.is_symlink() or not pointer.is_file():
+            continue
+        home = Path(pointer.read_text().strip())
+        # Only what ``reachable_home`` makes: never a folder a planted pointer names.
+        if home.parent == Path("/var/tmp") and home.name.startswith("safeguard-"):  # noqa: S108
+            shutil.rmtree(home, ignore_errors=True)
+            removed.append(home)
+        pointer.unlink()
+    return removed

@@ -24,6 +24,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
 from safeguard.infra.kafka import KafkaBroker, metadata_answers
+from safeguard.infra.process import remove_relocated
 from safeguard.kernel.clients import connection_options, kafka_env
 from safeguard.kernel.errors import ConfigError
 from safeguard.kernel.settings import Settings
@@ -91,6 +92,7 @@ def fresh_broker(
         yield own
     finally:
         broker.stop()
+        remove_relocated(own.data_dir)  # a broker folder its account could not keep there
 
 
 def start_broker(broker: KafkaBroker) -> None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
+from safeguard.infra.process import remove_relocated
 from safeguard.kernel.settings import Settings
 
 from .conftest import free_port
@@ -47,10 +47,8 @@ def test_the_demo_in_a_fresh_clone_on_new_services_raises_the_alerts_and_stops_i
             check=False,
         )
     finally:
-        # A cluster PostgreSQL could not reach inside the clone lives elsewhere: remove it too.
-        pointer = clone / ".safeguard/data/postgres.location"
-        if pointer.is_file():
-            shutil.rmtree(pointer.read_text().strip(), ignore_errors=True)
+        # What PostgreSQL or the broker could not reach inside the clone lives elsewhere.
+        remove_relocated(clone / ".safeguard/data")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "not found in cluster metadata" not in result.stderr
     worker_log = (clone / ".safeguard/data/demo/worker.log").read_text(errors="replace")

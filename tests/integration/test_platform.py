@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
+import pwd
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -17,6 +17,7 @@ import pytest
 
 from safeguard.infra.kafka import KafkaBroker
 from safeguard.infra.postgres import PostgresCluster
+from safeguard.infra.process import remove_relocated
 from safeguard.kernel.settings import Settings
 
 from .conftest import free_port, start_broker
@@ -41,9 +42,7 @@ def own(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
         cache_dir=settings.cache_dir.resolve(),
     )
     yield mine
-    pointer = mine.data_dir / "postgres.location"
-    if pointer.is_file():  # the cluster lived outside the data folder: remove it too
-        shutil.rmtree(pointer.read_text().strip(), ignore_errors=True)
+    remove_relocated(mine.data_dir)  # what lived outside the data folder goes too
 
 
 def environ(pid: int) -> bytes:
@@ -62,6 +61,15 @@ def test_the_broker_and_database_inherit_no_secret_and_keep_their_data_private(
         try:
             pids = {"kafka": broker.pid(), "postgres": cluster.pid()}
             assert all(pids.values())
+            if os.geteuid() == 0:  # neither runs as root: each as its own unprivileged account
+                owners = {name: Path(f"/proc/{pid}").stat().st_uid for name, pid in pids.items()}
+                assert owners == {
+                    "kafka": pwd.getpwnam(own.kafka_os_user).pw_uid,
+                    "postgres": pwd.getpwnam(own.postgres_os_user).pw_uid,
+                }
+                assert broker.broker_home.stat().st_uid == owners["kafka"]
+                # The passwords and the authority's key stay with the launcher.
+                assert broker.home.stat().st_uid == 0
             for pid in pids.values():
                 assert pid is not None
                 held = environ(pid)

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from safeguard.infra.process import (
     ensure_port_free,
     minimal_env,
     private_folder,
+    remove_relocated,
     require_tool,
     write_private,
 )
@@ -117,3 +119,19 @@ def test_a_data_folder_lets_another_account_pass_through_whatever_the_umask(tmp_
         os.umask(old)
     modes = [(p.stat().st_mode & 0o777) for p in (tmp_path / "repo", folder.parent, folder)]
     assert modes == [0o711, 0o711, 0o711]
+
+
+def test_relocated_folders_are_removed_but_never_one_a_planted_pointer_names(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    relocated = Path(tempfile.mkdtemp(prefix="safeguard-kafka-broker-", dir="/var/tmp"))
+    (relocated / "data").mkdir()
+    (data / "kafka-broker.location").write_text(f"{relocated}\n")
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (data / "postgres.location").write_text(f"{precious}\n")  # planted: not one of ours
+    assert remove_relocated(data) == [relocated]
+    assert not relocated.exists() and precious.exists()
+    assert list(data.glob("*.location")) == []
