@@ -224,3 +224,14 @@ async def list_users(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             " FROM users u ORDER BY u.username"
         )
     )
+
+
+async def open_sessions(conn: asyncpg.Connection, session_ids: set[str]) -> set[str]:
+    """Which of ``session_ids`` are still open (not ended, not expired, the user enabled)."""
+    rows = await conn.fetch(
+        "SELECT s.session_id FROM sessions s JOIN users u ON u.username = s.username"
+        " WHERE s.session_id = ANY($1) AND s.ended_at IS NULL AND s.expires_at > now()"
+        " AND u.disabled_at IS NULL",
+        list(session_ids),
+    )
+    return {r["session_id"] for r in rows}

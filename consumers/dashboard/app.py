@@ -33,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 
 from consumers.dashboard.actions import describe
 from consumers.dashboard.csrf import csrf_token, renew, require_csrf
+from consumers.dashboard.feeds import FeedHub, parse_time
 from consumers.dashboard.queries import (
     KINDS,
     LEVELS,
@@ -67,7 +68,7 @@ STATIC = Path(__file__).parent / "static"
 
 #: How long a sign-in lasts (the server ends the session then, whatever the cookie says).
 SESSION_HOURS = 8
-#: Live lists one user may have open at once: each polls the database every second.
+#: Live lists one user may have open at once (all of a process's share one poll a second).
 MAX_FEEDS = 4
 #: Audit entries one page of the audit trail shows (the newest that match).
 AUDIT_ROWS = 200
@@ -135,6 +136,8 @@ def create_app(settings: Settings) -> FastAPI:
     throttle = Throttle()
     feeds: Counter[str] = Counter()
     """Live lists open now, per user."""
+    hub = FeedHub()
+    app.state.feeds = hub
 
     def refused(
         request: Request, error: str, code: int, headers: dict[str, str] | None = None
@@ -214,7 +217,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/events")
     async def events(request: Request, user: Current, since: str | None = None) -> Response:
-        cursor = _parse_time(since) or dt.datetime.now(dt.UTC)
+        cursor = parse_time(since) or dt.datetime.now(dt.UTC)
         session_id = request.session.get("sid", "")
         if feeds[user.username] >= MAX_FEEDS:
             raise HTTPException(
@@ -225,21 +228,25 @@ def create_app(settings: Settings) -> FastAPI:
             await audit(conn, user, "feed_opened", None)
 
         async def stream() -> AsyncIterator[str]:
-            nonlocal cursor
             feeds[user.username] += 1
+            # Registered before the catch-up, so nothing changed in between is missed.
+            feed = hub.open(request.app.state.pool, user, session_id)
             try:
                 yield "retry: 3000\n\n"
+                async with request.app.state.pool.acquire() as conn:
+                    missed = await open_alerts(conn, user, since=cursor)
+                if missed:
+                    yield f"data: {json.dumps(missed)}\n\n"
                 while not await request.is_disconnected():
-                    async with request.app.state.pool.acquire() as conn:
-                        # Signed out, expired or removed meanwhile: nothing more.
-                        if await session_user(conn, session_id) is None:
-                            return
-                        changed = await open_alerts(conn, user, since=cursor)
-                    if changed:
-                        cursor = max(_parse_time(a["updated_at"]) or cursor for a in changed)
-                        yield f"data: {json.dumps(changed)}\n\n"
-                    await asyncio.sleep(1)
+                    try:
+                        batch = await asyncio.wait_for(feed.queue.get(), timeout=1.0)
+                    except TimeoutError:
+                        continue
+                    if batch is None:  # signed out, expired or removed meanwhile: nothing more
+                        return
+                    yield f"data: {json.dumps(batch)}\n\n"
             finally:
+                hub.close(feed)
                 feeds[user.username] -= 1
 
         return StreamingResponse(
@@ -470,10 +477,3 @@ DONE_CONFIRMED = (
     "both agencies know."
 )
 DONE_REJECTED = "Recorded as not the same child: this pair will not be proposed again."
-
-
-def _parse_time(value: str | None) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromisoformat(value) if value else None
-    except ValueError:
-        return None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -596,3 +598,63 @@ def test_a_post_without_the_sessions_form_token_is_refused_and_changes_nothing(
     assert status == "open"
     done = form_post(client, f"/alerts/{alert_id}/acknowledge", follow_redirects=False)
     assert done.status_code == 303
+
+
+def test_every_live_list_of_a_dashboard_shares_one_database_poll(
+    world: dict[str, Any], kafka: Settings, tmp_path: Path
+) -> None:
+    """Twelve live lists (three users, four each) cost the database about two queries a second,
+    not two per list per second; each list still hears only what its user may see."""
+    port = free_port()
+    env = {
+        **kafka_env(kafka),
+        "SAFEGUARD_DATABASE_URL": world["dsn"],
+        "SAFEGUARD_DASHBOARD_HTTPS_ONLY": "false",
+    }
+    log = tmp_path / "dashboard.log"
+    base = f"http://127.0.0.1:{port}"
+
+    def commits() -> int:
+        return int(
+            db(
+                world["dsn"],
+                lambda c: c.fetchval(
+                    "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+                ),
+            )
+        )
+
+    with (
+        background(safeguard("dashboard", "--port", str(port)), env, log),
+        ExitStack() as stack,
+    ):
+        wait_for(lambda: _answers(f"{base}/login"), 60, "the dashboard", log)
+        readers = {}
+        for who in ("cardiff", "swansea", "admin"):
+            client = stack.enter_context(httpx.Client(base_url=base, timeout=15))
+            signed_in = form_post(
+                client, "/login", data={"username": world["names"][who], "password": PASSWORD}
+            )
+            assert signed_in.status_code == 303
+            readers[who] = []
+            for _ in range(MAX_FEEDS):
+                lines = stack.enter_context(client.stream("GET", "/events")).iter_lines()
+                assert [next(lines), next(lines)] == ["retry: 3000", ""]
+                readers[who].append(lines)
+        time.sleep(2)  # every list open and polled
+        before, started = commits(), time.monotonic()
+        time.sleep(6)
+        per_second = (commits() - before) / (time.monotonic() - started)
+        assert per_second < 6, f"{per_second:.1f} transactions a second for 12 live lists"
+        alert_id = world["ids"]["cardiff"]
+        db(
+            world["dsn"],
+            lambda c: c.execute(
+                "UPDATE alerts SET level = 'critical', updated_at = now() WHERE alert_id = $1",
+                alert_id,
+            ),
+        )
+        for who in ("cardiff", "admin"):  # every list of theirs hears it; swansea may not see it
+            for lines in readers[who]:
+                (changed,) = json.loads(next(lines).removeprefix("data: "))
+                assert (changed["alert_id"], changed["level"]) == (alert_id, "critical")

@@ -6,6 +6,10 @@
   const body = document.getElementById("alerts"), live = document.getElementById("live");
   const cell = (text, cls) => { const td = document.createElement("td"); if (cls) { const s = document.createElement("span"); s.className = cls; s.textContent = text; td.append(s); } else { td.textContent = text; } return td; };
   const source = new EventSource("/events?since=" + encodeURIComponent(feed.dataset.since));
+  // A list that cannot hear changes must not look like a quiet day: say so until it hears again.
+  let interrupted = false;
+  source.onerror = () => { interrupted = true; live.textContent = "Not receiving live updates: this list may be out of date (reconnecting; reload the page to be sure)."; };
+  source.onopen = () => { if (interrupted) { interrupted = false; live.textContent = "Live updates resumed: reload the page for anything missed meanwhile."; } };
   source.onmessage = (message) => {
     for (const a of JSON.parse(message.data)) {
       if ((level && a.level !== level) || (kind && a.kind !== kind)) continue;
