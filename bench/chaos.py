@@ -52,6 +52,12 @@ from safeguard.kernel.topics import own_topics
 REPO = Path(__file__).resolve().parents[1]
 KEY = b"partnership-key-for-chaos-runs-0123456789"
 START = dt.date(2026, 9, 7)
+#: The last day of the scenario fed. Until the imports reported their rows at the settings'
+#: clock, rows dated after the real day of the run were refused as future, so every run fed the
+#: timeline only up to its own day (the figures drifted with the date): this is that timeline
+#: up to the end of November 2026, fixed. Fed the whole timeline (``--until 2027-05-21``), the
+#: comparison is not yet exact: see the README's fault-injection section.
+UNTIL = dt.date(2026, 11, 30)
 #: The clock of the first two phases (the scenario's end), and of the deadline phase.
 CLOCKS = ("2027-05-20T09:00:00+00:00", "2027-08-20T09:00:00+00:00")
 INPUTS = (
@@ -243,9 +249,16 @@ def execute(run: Run, paths: dict[str, Path]) -> dict[str, Any]:
         run.delete_topics()
 
 
-def chaos(kafka: Settings, children: int, kills: int, seed: int, folder: Path) -> dict[str, int]:
+def chaos(
+    kafka: Settings,
+    children: int,
+    kills: int,
+    seed: int,
+    folder: Path,
+    until: dt.date = UNTIL,
+) -> dict[str, int]:
     """Both runs and their comparison."""
-    paths = write(generate(children, seed, START), folder / "scenario")
+    paths = write(generate(children, seed, START, until=until), folder / "scenario")
     per_phase = {"registrations": kills // 3, "observations": kills // 3, "timers": kills // 3}
     per_phase["observations"] += kills - sum(per_phase.values())
     rng = random.Random(seed)  # noqa: S311 - when to kill, not a secret
@@ -263,16 +276,23 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=20_000)
     parser.add_argument("--kills", type=int, default=15)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--until",
+        type=dt.date.fromisoformat,
+        default=UNTIL,
+        help="last day of the scenario fed (YYYY-MM-DD)",
+    )
     args = parser.parse_args()
     kafka = load_settings()
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="chaos-"))
-    figures = chaos(kafka, args.children, args.kills, args.seed, folder)
+    figures = chaos(kafka, args.children, args.kills, args.seed, folder, args.until)
     figures["seconds"] = round(time.monotonic() - started)
     results = REPO / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    (results / f"chaos-{stamp}.json").write_text(json.dumps({**vars(args), **figures}, indent=2))
+    settings = {**vars(args), "until": args.until.isoformat()}
+    (results / f"chaos-{stamp}.json").write_text(json.dumps({**settings, **figures}, indent=2))
     for name, value in figures.items():
         print(f"{name:<28}{value:>10}")  # noqa: T201 - the report is the output
     failed = [name for name in FAILURES if figures[name]]

@@ -72,7 +72,8 @@ class KafkaBroker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = settings.cache_dir.resolve() / "kafka"
-        self.home = settings.kafka_home.resolve()
+        # The data folder resolved, not the broker's folder in it: a link there is refused.
+        self.home = settings.data_dir.resolve() / settings.kafka_home.name
         self.credentials_path = self.home / "credentials.json"
         self.libs = self.cache / "libs"
         self.os_user = settings.kafka_os_user if os.geteuid() == 0 else None

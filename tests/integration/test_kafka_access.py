@@ -166,16 +166,18 @@ def test_only_the_admin_creates_topics(secured: Settings) -> None:
 
 
 def test_the_broker_keeps_its_keys_and_passwords_to_its_owner(secured: Settings) -> None:
-    home = KafkaBroker(secured).home
+    broker = KafkaBroker(secured)
+    home = broker.home
     private = [
         home / "credentials.json",
-        home / "server.properties",
+        broker.config_path,
+        broker.broker_home / "tls" / "broker.p12",
         home / "tls" / "broker.p12",
         home / "tls" / "ca.p12",
         home / "tls" / "store.password",
     ]
-    assert {path.name: oct(path.stat().st_mode & 0o777) for path in private} == {
-        path.name: "0o600" for path in private
+    assert {str(path): oct(path.stat().st_mode & 0o777) for path in private} == {
+        str(path): "0o600" for path in private
     }
     assert oct((home / "tls").stat().st_mode & 0o777) == "0o700"
-    assert "PLAINTEXT://" not in (home / "server.properties").read_text()
+    assert "PLAINTEXT://" not in broker.config_path.read_text()
