@@ -13,7 +13,7 @@ import typer
 import uvicorn
 
 from safeguard.cli.common import friendly_errors
-from safeguard.kernel.access import writes
+from safeguard.kernel.access import reads, writes
 from safeguard.kernel.settings import load_settings
 from safeguard.kernel.topics import check_topics
 
@@ -46,10 +46,13 @@ def intake(
 
 @friendly_errors
 def alert_store() -> None:
-    """Store both alert topics in PostgreSQL (current alerts and every version)."""
+    """Store both alert topics in PostgreSQL (current alerts and every version); waits for its
+    topics first (their ACLs come with them: `safeguard topics create`)."""
     from consumers.alert_store import serve
 
-    asyncio.run(serve(load_settings()))
+    settings = load_settings()
+    check_topics(settings, "alert-store", reads(settings, "alert-store"))
+    asyncio.run(serve(settings))
 
 
 @friendly_errors

@@ -78,10 +78,22 @@ def grants(s: Settings) -> list[Grant]:
 
 def writes(s: Settings, principal: Principal) -> list[str]:
     """The topics ``principal`` may write."""
+    return _topics(s, principal, "write")
+
+
+def reads(s: Settings, principal: Principal) -> list[str]:
+    """The topics ``principal`` may read."""
+    return _topics(s, principal, "read")
+
+
+def _topics(s: Settings, principal: Principal, operation: str) -> list[str]:
     return [
         g.name
         for g in grants(s)
-        if g.principal == principal and g.kind == "topic" and g.operation == "write"
+        if g.principal == principal
+        and g.kind == "topic"
+        and g.operation == operation
+        and not g.prefixed
     ]
 
 

@@ -194,12 +194,6 @@ def _wait_for_leaders(
     deadline = time.monotonic() + timeout
     while True:
         described = {t["name"]: t for t in admin.describe_topics(list(specs))}
-        refused = sorted(n for n, t in described.items() if t.get("error_code") == _NOT_AUTHORISED)
-        if refused:
-            raise ConfigError(
-                f"the broker does not let this principal see {len(refused)} topics "
-                f"({', '.join(refused[:3])}): their ACLs are granted by `safeguard topics create`"
-            )
         counts = {name: len(t.get("partitions") or ()) for name, t in described.items()}
         check_partitions(specs, counts, s)
         waiting = sorted(
@@ -209,6 +203,15 @@ def _wait_for_leaders(
         )
         if not waiting:
             return
+        # Kafka answers "not authorised" for a topic this principal may not see, and for one
+        # that does not exist yet (its ACLs come with it): both are waited for.
+        refused = sorted(n for n, t in described.items() if t.get("error_code") == _NOT_AUTHORISED)
+        if time.monotonic() > deadline and refused:
+            raise ConfigError(
+                f"the broker does not let this principal see {len(refused)} topics "
+                f"({', '.join(refused[:3])}): they do not exist yet, or it was not granted "
+                "them; `safeguard topics create` makes both"
+            )
         if time.monotonic() > deadline:
             raise ServiceTimeoutError(
                 f"{len(waiting)} topics have no leader after {timeout:.0f}s: "
