@@ -32,7 +32,6 @@ import os
 import pwd
 import secrets
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +40,8 @@ from pathlib import Path
 
 from safeguard.infra.process import (
     PidFile,
+    account_exists,
+    allowed,
     as_account,
     ensure_port_free,
     give_to,
@@ -85,7 +86,7 @@ class KafkaBroker:
 
     def _broker_home(self) -> Path:
         data_dir = self.settings.data_dir.resolve()
-        if self.os_user is None or not _exists(self.os_user):
+        if self.os_user is None or not account_exists(self.os_user):
             return data_dir / "kafka-broker"  # never started as root yet: made at start
         return reachable_home(data_dir, "kafka-broker", self.os_user)
 
@@ -170,7 +171,7 @@ class KafkaBroker:
 
     def readable_libs(self) -> Path:
         """The jars' folder as the broker's account can read it: the cache, or a copy."""
-        if self.os_user is None or _readable_by(next(self.libs.glob("*.jar")), self.os_user):
+        if self.os_user is None or allowed(self.os_user, "-r", next(self.libs.glob("*.jar"))):
             return self.libs
         copy = self.broker_home / "libs"
         stamp = next(self.cache.glob("resolved-*")).name
@@ -400,26 +401,6 @@ def check_external(settings: Settings) -> None:
             f"SAFEGUARD_KAFKA_BOOTSTRAP={settings.kafka_servers} (check the address, "
             "SAFEGUARD_KAFKA_SECURITY_PROTOCOL, the credentials and SAFEGUARD_KAFKA_CA_FILE)"
         )
-
-
-def _exists(user: str) -> bool:
-    try:
-        pwd.getpwnam(user)
-    except KeyError:
-        return False
-    return True
-
-
-def _readable_by(path: Path, user: str) -> bool:
-    entry = pwd.getpwnam(user)
-    result = subprocess.run(  # noqa: S603 - fixed argv
-        ["/usr/bin/test", "-r", str(path)],
-        user=entry.pw_uid,
-        group=entry.pw_gid,
-        extra_groups=[],
-        check=False,
-    )
-    return result.returncode == 0
 
 
 def _maven_reason(output: str) -> str:

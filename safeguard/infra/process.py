@@ -321,15 +321,23 @@ def traversable_by(folder: Path, user: str) -> bool:
     # Others may pass through the data folder (its folders inside are 0700): a service run as
     # another account must reach its own.
     folder.chmod(0o711)
-    entry = pwd.getpwnam(user)
+    return allowed(user, "-x", folder)
+
+
+def allowed(user: str, test: str, path: Path) -> bool:
+    """What ``test -x``/``-r`` says of ``path`` when ``user`` asks (every folder above counts)."""
     result = subprocess.run(  # noqa: S603 - fixed argv
-        ["/usr/bin/test", "-x", str(folder)],
-        user=entry.pw_uid,
-        group=entry.pw_gid,
-        extra_groups=[],
-        check=False,
+        ["/usr/bin/test", test, str(path)], check=False, **as_account(user)
     )
     return result.returncode == 0
+
+
+def account_exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
 
 
 def remove_relocated(data_dir: Path) -> list[Path]:
