@@ -24,6 +24,7 @@ from safeguard.kernel.db import connect_pool
 from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 from safeguard.kernel.settings import Settings
 from schemas.catalogue import LEVELS
+from schemas.validation import reference_digest
 
 GROUP_SUFFIX = "alert-store"
 
@@ -49,8 +50,8 @@ _CURRENT = """
 INSERT INTO alerts (alert_id, child_ref, kind, version, level, rule_id, rule_version,
                     local_authority, agencies, family_move, first_evidence_at, last_evidence_at,
                     raised_at, episode_status, status_reason, reopened_after_closure,
-                    local_authorities)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                    local_authorities, linked_refs, merged_into)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19, $20)
 ON CONFLICT (alert_id) DO UPDATE SET
     status = CASE
         WHEN alerts.status = 'closed' AND EXCLUDED.episode_status = 'open' AND (
@@ -67,7 +68,8 @@ ON CONFLICT (alert_id) DO UPDATE SET
     raised_at = EXCLUDED.raised_at, episode_status = EXCLUDED.episode_status,
     status_reason = EXCLUDED.status_reason,
     reopened_after_closure = EXCLUDED.reopened_after_closure,
-    local_authorities = EXCLUDED.local_authorities, updated_at = now()
+    local_authorities = EXCLUDED.local_authorities, linked_refs = EXCLUDED.linked_refs,
+    merged_into = EXCLUDED.merged_into, updated_at = now()
 WHERE alerts.version < EXCLUDED.version
 """
 
@@ -117,6 +119,8 @@ def rows(
         alert["reopened_after_closure"],
         alert["local_authorities"],
         list(LEVELS),
+        list(alert["linked_refs"]),
+        alert["merged_into"],
     )
     return version, current
 
@@ -182,9 +186,15 @@ class AlertStore(AlertConsumer):
     async def _in_sequence(
         self, conn: asyncpg.Connection, batch: list[tuple[ConsumerRecord, Any]]
     ) -> list[tuple[ConsumerRecord, Any]]:
-        """The batch without versions that jump: the worker publishes every version of an
-        alert in order on one partition, so version n + 2 after n (or a first version above 1)
-        is not the worker's, and stored it would hide the genuine versions that follow."""
+        """The batch without versions that jump and without what was removed.
+
+        The worker publishes every version of an alert in order on one partition, so version
+        n + 2 after n (or a first version above 1) is not the worker's, and stored it would
+        hide the genuine versions that follow. A version of an alert the purge or an erasure
+        removed (``forgotten_alerts``), and an alert of an erased reference sent before its
+        erasure (``erased_references``), are read again only by a replay or while in flight:
+        they are skipped, never stored again.
+        """
         ids = sorted({version[0] for _, (version, _) in batch})
         held = {
             row["alert_id"]: row["version"]
@@ -194,10 +204,31 @@ class AlertStore(AlertConsumer):
                 ids,
             )
         }
+        forgotten = {
+            row["alert_id"]: row["through_version"]
+            for row in await conn.fetch(
+                "SELECT alert_id, through_version FROM forgotten_alerts WHERE alert_id = ANY($1)",
+                ids,
+            )
+        }
+        digests = {current[1]: reference_digest(current[1]) for _, (_, current) in batch}
+        erased = {
+            row["ref_digest"]: int(row["erased_at"].timestamp() * 1000)
+            for row in await conn.fetch(
+                "SELECT ref_digest, erased_at FROM erased_references WHERE ref_digest = ANY($1)",
+                sorted(set(digests.values())),
+            )
+        }
         kept = []
         for record, rows in batch:
             alert_id, version = rows[0][0], rows[0][1]
-            newest = held.get(alert_id, 0)
+            erased_at = erased.get(digests[rows[1][1]])
+            if version <= forgotten.get(alert_id, 0) or (
+                erased_at is not None and record.timestamp <= erased_at
+            ):
+                self.counters["forgotten"] += 1
+                continue
+            newest = max(held.get(alert_id, 0), forgotten.get(alert_id, 0))
             if version > newest + 1:
                 await self.reject(
                     record,

@@ -1,7 +1,8 @@
 """Proposed links into PostgreSQL, for a practitioner to confirm or reject on the dashboard.
 
 Runs inside ``safeguard alert-store`` beside the alert store. A proposal of a pair already
-proposed keeps the higher similarity while it waits; one already decided is left as decided.
+proposed keeps the higher similarity while it waits; one already decided is left as decided; one
+naming an erased reference, sent before the erasure, is not stored again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from consumers.follow import AlertConsumer
 from safeguard.kernel.db import connect_pool
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
-from schemas.validation import check_child_ref
+from schemas.validation import check_child_ref, reference_digest
 
 _PROPOSAL = """
 INSERT INTO link_proposals (proposal_id, ref_a, ref_b, agency_a, agency_b, local_authorities,
@@ -69,5 +70,22 @@ class ProposalStore(AlertConsumer):
         if not batch:
             return
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.executemany(_PROPOSAL, [row for _, row in batch])
-        self.counters["proposals"] += len(batch)
+            refs = sorted({ref for _, row in batch for ref in row[1:3]})
+            erased = {
+                row["ref_digest"]: int(row["erased_at"].timestamp() * 1000)
+                for row in await conn.fetch(
+                    "SELECT ref_digest, erased_at FROM erased_references"
+                    " WHERE ref_digest = ANY($1)",
+                    [reference_digest(ref) for ref in refs],
+                )
+            }
+            kept = [
+                row
+                for record, row in batch
+                if not any(
+                    record.timestamp <= erased.get(reference_digest(ref), -1) for ref in row[1:3]
+                )
+            ]
+            await conn.executemany(_PROPOSAL, kept)
+        self.counters["proposals"] += len(kept)
+        self.counters["forgotten"] += len(batch) - len(kept)

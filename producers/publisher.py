@@ -24,6 +24,7 @@ from schemas.codec import EventCodec
 from schemas.validation import (
     FUTURE_TOLERANCE,
     check_encoding,
+    check_erasure,
     check_link,
     check_observation,
     check_registration,
@@ -66,6 +67,13 @@ def encode_link(record: Mapping[str, Any], tolerance: dt.timedelta = FUTURE_TOLE
     """An identity link's bytes, after the same checks the worker makes of one."""
     data = EventCodec("identity_link").encode(record)
     check_link(record, now=dt.datetime.now(dt.UTC), tolerance=tolerance)
+    return data
+
+
+def encode_erasure(record: Mapping[str, Any]) -> bytes:
+    """An erasure's bytes, after the same checks the worker makes of one."""
+    data = EventCodec("erasure").encode(record)
+    check_erasure(record)
     return data
 
 

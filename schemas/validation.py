@@ -7,6 +7,7 @@ the catalogue knows, event times that are in order. Each failure names the field
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -183,6 +184,21 @@ def check_retraction(record: Mapping[str, Any]) -> None:
             raise InvalidRecordError(f"{name}: '' is empty", field=name, value="")
     check_child_ref(record["child_ref"])
     check_time(record, "retracted_at")
+
+
+def reference_digest(child_ref: str) -> str:
+    """What is kept of an erased reference (``erased_references``): its SHA-256, enough to
+    recognise a record of it read again; it holds nothing about the child."""
+    return hashlib.sha256(f"erased:{child_ref}".encode()).hexdigest()
+
+
+def check_erasure(record: Mapping[str, Any]) -> None:
+    """Raise ``InvalidRecordError`` naming the bad field of an erasure."""
+    check_lengths(record)
+    if not record["event_id"].strip():
+        raise InvalidRecordError("event_id: '' is empty", field="event_id", value="")
+    check_child_ref(record["child_ref"])
+    check_time(record, "erased_at")
 
 
 def check_link(

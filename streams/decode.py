@@ -18,6 +18,7 @@ from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec, TopicCodec
 from schemas.validation import (
     check_child_ref,
+    check_erasure,
     check_link,
     check_observation,
     check_registration,
@@ -36,6 +37,7 @@ ACTION_CODEC = EventCodec("alert_action")
 #: reference of the same child sends on, and a record forwarded to the child it was linked into.
 IDENTITY_SIGNALS = ("identity", "absorb", "forward")
 LINK_CODEC = EventCodec("identity_link")
+ERASURE_CODEC = EventCodec("erasure")
 
 
 def _signal(key: bytes | None, value: bytes | None, what: str, kinds: tuple[str, ...]) -> Any:
@@ -95,6 +97,14 @@ def link(key: bytes | None, value: bytes | None) -> dict[str, Any]:
     """An agency's statement that two references are the same child, or its withdrawal."""
     record: dict[str, Any] = LINK_CODEC.decode(_present(value))
     check_link(record, now=clock.now(), tolerance=TOLERANCE)
+    return record
+
+
+def erasure(key: bytes | None, value: bytes | None) -> dict[str, Any]:
+    """The partnership's erasure of one child reference's data, keyed by that reference."""
+    record: dict[str, Any] = ERASURE_CODEC.decode(_present(value))
+    check_erasure(record)
+    _check_key(key, record["child_ref"])
     return record
 
 

@@ -21,9 +21,11 @@ from safeguard.kernel.errors import CodecError, InvalidRecordError, TooOldError
 from schemas.codec import EventCodec
 from streams import decode
 from streams.app import settings
-from streams.domain import clock, concern, education, identity
+from streams.domain import clock, concern, education, erasure, identity
 from streams.domain.config import Thresholds
+from streams.domain.erasure import Erased
 from streams.domain.evidence import ChildState
+from streams.domain.lifecycle import AlertState
 from streams.domain.registrations import EducationState, is_family_departure, record_registration
 from streams.domain.schooldays import load_calendar
 from streams.guard import Effects, counters, where
@@ -61,7 +63,15 @@ DEADLINE_DUE = b'{"type": "deadline_due"}'
 def handle_observation(message: Any, effects: Effects) -> None:
     """One record for the combined concern (a Faust ``Message``: topic, key, value...)."""
     key = message.key
-    state = ChildState.from_json(effects.read(child_to_evidence, key))
+    done, marker = through_erasure(
+        message, effects, child_to_evidence, child_to_concern_due, concern_alerts
+    )
+    if done:
+        return
+    if marker is not None:  # new information after an erasure: a new state
+        state = ChildState(alerts=marker.alerts())
+    else:
+        state = ChildState.from_json(effects.read(child_to_evidence, key))
     me = key.decode() if key else ""
     topic, value, origin = message.topic, message.value, me
     version = state.membership.version
@@ -132,6 +142,53 @@ def handle_observation(message: Any, effects: Effects) -> None:
             effects.write(child_to_concern_due, key, step.next_due)
 
 
+def concern_alerts(data: dict[str, Any]) -> dict[str, AlertState]:
+    return ChildState.from_json(data).alerts
+
+
+def education_alerts(data: dict[str, Any]) -> dict[str, AlertState]:
+    return {education.KIND: EducationState.from_json(data).alert}
+
+
+def through_erasure(
+    message: Any, effects: Effects, table: Any, due: Any, alerts_of: Any
+) -> tuple[bool, Erased | None]:
+    """What an erasure decides for this record in ``table`` (``streams.domain.erasure``):
+    ``(True, None)`` when the record is done with (it is an erasure, the marker's expiry, or a
+    record the erasure stands against); ``(False, marker)`` when the reference was erased and
+    the record is new information; ``(False, None)`` when there was no erasure."""
+    key = message.key
+    raw = effects.read(table, key)
+    marker = Erased.from_json(raw)
+    if message.topic == settings.topic_erasures:
+        record = decode.erasure(key, message.value)
+        alerts = alerts_of(raw) if raw and marker is None else {}
+        marker = erasure.erase(alerts, record["erased_at"], marker)
+        effects.write(table, key, marker.to_json())
+        effects.write(due, key, marker.expires_on(settings.source_retention_days))
+        counters["erased"] += 1
+        log.info("erasure %s applied at %s", record["event_id"], where(message))
+        return True, None
+    if marker is None:
+        return False, None
+    if message.value == DEADLINE_DUE:  # the day the marker goes, or a sweep's leftover
+        if clock.today().isoformat() >= marker.expires_on(settings.source_retention_days):
+            effects.write(table, key, None)
+            effects.write(due, key, None)
+            counters["erasure_expired"] += 1
+        return True, None
+    if marker.stands_against(sent_at(message)):
+        counters["erased_dropped"] += 1
+        log.info("record of an erased reference dropped at %s", where(message))
+        return True, None
+    return False, marker
+
+
+def sent_at(message: Any) -> int:
+    """When the record was sent (its Kafka timestamp, ms)."""
+    return round(float(message.timestamp) * 1000)
+
+
 def forwarded(signal: dict[str, Any]) -> tuple[str, bytes, str, int]:
     """A forward signal's record: its topic, value, the reference it was about, and the
     version of the forwarding reference's view."""
@@ -151,7 +208,15 @@ def handle_registration(message: Any, effects: Effects) -> None:
     """Apply a school roll change, a retraction, an education signal or a practitioner's
     action to the child's registration state."""
     key = message.key
-    state = EducationState.from_json(effects.read(child_to_registrations, key))
+    done, marker = through_erasure(
+        message, effects, child_to_registrations, child_to_deadline, education_alerts
+    )
+    if done:
+        return
+    if marker is not None:  # new information after an erasure: a new state
+        state = EducationState(alert=marker.alerts().get(education.KIND, AlertState()))
+    else:
+        state = EducationState.from_json(effects.read(child_to_registrations, key))
     me = key.decode() if key else ""
     topic, value, origin = message.topic, message.value, me
     version = state.membership.version

@@ -35,15 +35,18 @@ registrations_and_signals = app.topic(
     settings.topic_school_registrations,
     settings.topic_education_signals,
     settings.topic_alert_actions,
+    settings.topic_erasures,
     key_serializer="raw",
     value_serializer="raw",
 )
 #: The same for the combined concern: observations and their retractions, the concern signals
-#: and practitioners' actions (each agent takes the actions on its own kind of alert).
+#: and practitioners' actions (each agent takes the actions on its own kind of alert). Both
+#: read the erasures, each erasing its own state of the child.
 observations_and_signals = app.topic(
     settings.topic_observations,
     settings.topic_concern_signals,
     settings.topic_alert_actions,
+    settings.topic_erasures,
     key_serializer="raw",
     value_serializer="raw",
 )

@@ -12,6 +12,8 @@ safeguard dashboard                      the live multi-agency dashboard (servic
 safeguard db migrate                     apply database migrations (admin)
 safeguard agency add|token|tokens|rotate|revoke   intake agencies and their tokens (admin)
 safeguard user add|disable|enable|reset-password|list   dashboard users (admin)
+safeguard purge [--dry-run] [--every-hours H]   remove what is past its retention (retention)
+safeguard erase --by ADMIN --basis B --child-ref REF   erase one child's data (retention)
 safeguard rules shadow|diff|forget      a rule change tried on the retained history (rules)
 safeguard demo [--once]                  everything, fed a generated scenario (demo)
 """
@@ -25,7 +27,7 @@ from typing import Annotated
 import typer
 from rich.logging import RichHandler
 
-from safeguard.cli import admin, data, demo, infra, rules, services
+from safeguard.cli import admin, data, demo, infra, retention, rules, services
 from safeguard.cli.common import err
 
 app = typer.Typer(help="safeguard-stream: multi-agency safeguarding event pipeline.")
@@ -41,6 +43,8 @@ app.command("dashboard")(services.dashboard)
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.agency_app, name="agency")
 app.add_typer(admin.user_app, name="user")
+app.command("purge")(retention.purge_command)
+app.command("erase")(retention.erase_command)
 app.add_typer(rules.rules_app, name="rules")
 app.command("demo")(demo.demo)
 

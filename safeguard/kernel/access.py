@@ -10,6 +10,7 @@ writable by exactly the parts that need it:
 - only the worker reads the inputs and writes the alerts, the proposals, the internal topics,
   the movement observations it finds in school records, and its own changelogs (topics named
   ``<app id>-...``, which it may create, as Faust does);
+- erasures are written by ``admin`` only (``safeguard erase``) and read by the worker;
 - the alert store reads only the alerts and the proposals;
 - the dead-letter topic is written by the worker and the alert store and read by ``admin`` only
   (a dead letter may hold anything a sender put in a record).
@@ -60,7 +61,7 @@ def grants(s: Settings) -> list[Grant]:
     topics("intake", "write", inputs_intake)
     topics("importer", "write", inputs_import)
     topics("dashboard", "write", [s.topic_alert_actions, s.topic_identity_links])
-    topics("worker", "read", [*inputs_import, s.topic_alert_actions, *internal])
+    topics("worker", "read", [*inputs_import, s.topic_alert_actions, s.topic_erasures, *internal])
     # The worker also writes observations: the movements it finds in school records.
     outputs = [*alerts, s.topic_deadletter, s.topic_identity_proposals, s.topic_observations]
     topics("worker", "write", [*outputs, *internal])

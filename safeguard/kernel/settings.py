@@ -93,6 +93,15 @@ class Settings(BaseSettings):
         description="How long observations and registrations are kept (look-back plus a margin, "
         "so state can be rebuilt and rules replayed).",
     )
+    alert_retention_days: int = Field(
+        default=730,
+        ge=1,
+        description="How long the alert store keeps an alert whose episode is over (ended or "
+        "withdrawn), with its versions, after its last change; open alerts are always kept.",
+    )
+    audit_retention_days: int = Field(
+        default=2190, ge=1, description="How long the audit trail is kept (six years)."
+    )
     deadletter_retention_days: int = Field(
         default=30, ge=1, description="How long dead letters are kept (they may hold anything)."
     )
@@ -121,6 +130,10 @@ class Settings(BaseSettings):
         default="safeguarding.identity-links.v1",
         description="Agencies' statements that two references are the same child (one partition, "
         "so every link is applied in one order).",
+    )
+    topic_erasures: str = Field(
+        default="safeguarding.erasures.v1",
+        description="Erasures of a child's data (`safeguard erase`), keyed by child_ref.",
     )
     topic_education_signals: str = Field(
         default="safeguarding.internal.education-signals.v1",

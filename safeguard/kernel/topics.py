@@ -44,6 +44,9 @@ TABLES = (
 #: Tables of a one-partition topic: their changelogs have one partition too.
 SINGLE_PARTITION_TABLES = ("identity_graph",)
 MS_PER_DAY = 86_400_000
+#: A changelog value overwritten (an erased child's state, expired evidence) is compacted away
+#: within this many days: Kafka rolls and cleans a segment once its oldest record is this old.
+OVERWRITTEN_GONE_WITHIN_DAYS = 7
 _NOT_AUTHORISED = 29  # Kafka's TOPIC_AUTHORIZATION_FAILED
 
 
@@ -99,6 +102,8 @@ def topic_specs(s: Settings) -> dict[str, TopicSpec]:
         s.topic_deadletter: TopicSpec(n, kept, co_partitioned=False),
         s.topic_alert_actions: TopicSpec(n, {}),
         s.topic_identity_links: TopicSpec(1, source, co_partitioned=False),
+        # As long as the records an erasure stands against may still be read.
+        s.topic_erasures: TopicSpec(n, source),
         # Read by no per-child table: another partition count would do no harm.
         s.topic_identity_encodings: TopicSpec(n, source, co_partitioned=False),
         s.topic_encoding_blocks: TopicSpec(n, {}),
@@ -108,11 +113,15 @@ def topic_specs(s: Settings) -> dict[str, TopicSpec]:
         s.topic_family_departures: TopicSpec(n, {}),
         leader_topic(s): TopicSpec(1, {}, co_partitioned=False),
     }
+    changelog = {
+        **compacted,
+        "max.compaction.lag.ms": str(OVERWRITTEN_GONE_WITHIN_DAYS * MS_PER_DAY),
+    }
     for table in TABLES:
         if table in SINGLE_PARTITION_TABLES:
-            specs[changelog_topic(s, table)] = TopicSpec(1, compacted, co_partitioned=False)
+            specs[changelog_topic(s, table)] = TopicSpec(1, changelog, co_partitioned=False)
         else:
-            specs[changelog_topic(s, table)] = TopicSpec(n, compacted)
+            specs[changelog_topic(s, table)] = TopicSpec(n, changelog)
     return specs
 
 

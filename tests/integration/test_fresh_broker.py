@@ -8,6 +8,7 @@ published as soon as the observation topic exists, while the worker is starting.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient
 
+from consumers.users import add_user
 from producers.pseudonym import Pseudonymiser, upn_check_letter
 from safeguard.infra.kafka import KafkaBroker
 from safeguard.kernel.clients import connection_options, kafka_env
@@ -29,6 +31,7 @@ from .helpers import (
     TopicReader,
     background,
     consumed_all,
+    db,
     publish,
     safeguard,
     wait_for,
@@ -176,12 +179,13 @@ def test_a_broker_that_goes_away_and_returns_loses_no_alert(
     alerts.close()
 
 
-def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
-    fresh_broker: Settings, tmp_path: Path
+def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know_and_erasure_takes_both(
+    fresh_broker: Settings, dsn: str, tmp_path: Path
 ) -> None:
     """The commands a partnership uses, on a broker that has never seen the project: a school's
     observation under the pupil's UPN and a health board's under the NHS number raise nothing
-    apart; a social-care record that holds both links them into one combined concern."""
+    apart; a social-care record that holds both links them into one combined concern; erasing
+    the child by its NHS number erases both references, in the database and the worker."""
     servers = fresh_broker
     prefix = f"link-{uuid.uuid4().hex[:8]}"
     key = "k" * 40
@@ -191,6 +195,7 @@ def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
         "SAFEGUARD_DATA_DIR": str(tmp_path / "data"),
         "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",
         "SAFEGUARD_PSEUDONYM_KEY": key,
+        "SAFEGUARD_DATABASE_URL": dsn,
         **own_topics(prefix),
     }
     upn_body = "12345678901" + "A"
@@ -210,10 +215,11 @@ def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
             "--local-authority", "W06000015", "--source-ref", f"{agency_id}-rec-1",
         )  # fmt: skip
 
-    def run(*args: str) -> str:
+    def run(*args: str, stdin: str = "") -> str:
         done = subprocess.run(
-            safeguard(*args), env={**os.environ, **env}, capture_output=True, text=True
-        )
+            safeguard(*args), env={**os.environ, **env}, capture_output=True, text=True,
+            input=stdin,
+        )  # fmt: skip
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
@@ -250,6 +256,35 @@ def test_on_a_new_broker_a_link_joins_what_a_school_and_a_health_board_know(
         ("health", "hb-cv-rec-1"),
     ]
     assert alert["linked_refs"] == refs
+    # Erased by the NHS number alone: the UPN's reference, joined on the alert, goes with it.
+    dpo = f"dpo-{prefix}"
+    db(dsn, lambda c: add_user(c, dpo, "correct horse battery", "admin", None))
+    with background(safeguard("alert-store"), env, tmp_path / "store.log"):
+        wait_for(
+            lambda: query(dsn, "SELECT 1 FROM alerts WHERE alert_id = $1", alert["alert_id"]),
+            60,
+            "the stored alert",
+        )
+    with background(safeguard("worker"), env, log):
+        said = run(
+            "erase", "--by", dpo, "--basis", "erasure_request", "--namespace", "nhs", "--yes",
+            stdin=f"{nhs_number}\n",
+        )  # fmt: skip
+        assert " ".join(said.split()).startswith(
+            "2 references of the child (1 found linked), 1 alerts erasure "
+        )
+        wait_for(
+            lambda: consumed_all(servers, prefix, env["SAFEGUARD_TOPIC_ERASURES"]),
+            60,
+            "the worker reading the erasures",
+            log,
+        )
+    assert query(dsn, "SELECT 1 FROM alerts WHERE child_ref = ANY($1)", refs) == []
+    changelog = TopicReader(servers, f"{prefix}-child_to_evidence-changelog")
+    with closing(changelog):
+        newest = {r.key: r.value for _ in range(6) for r in changelog.poll()}
+    for ref in refs:
+        assert set(json.loads(newest[ref.encode()])) == {"erased_at", "episodes"}
     text = log.read_text(errors="replace")
     assert "Traceback" not in text
     assert pupil not in text and nhs_number not in text

@@ -13,7 +13,7 @@ from safeguard.kernel.settings import ENV_PREFIX, SECRETS_DIR, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-PROJECT = {"setup", "check", "worker", "alert-store", "intake", "dashboard"}
+PROJECT = {"setup", "check", "worker", "alert-store", "purge", "intake", "dashboard"}
 
 
 def load() -> dict[str, Any]:
@@ -76,6 +76,9 @@ def test_each_project_service_logs_in_to_kafka_as_its_own_principal() -> None:
         assert service["environment"]["SAFEGUARD_KAFKA_USERNAME"] == principal, name
         assert mounted(service)["SAFEGUARD_KAFKA_PASSWORD"] == f"kafka_{principal}", name
         assert "kafka-tls:/etc/kafka/tls:ro" in service["volumes"], name
+    # The purge needs the database only: no Kafka login at all.
+    assert "SAFEGUARD_KAFKA_PASSWORD" not in mounted(services["purge"])
+    assert services["purge"]["command"] == ["safeguard", "purge", "--every-hours", "24"]
     # Every principal an ACL names has its own password.
     assert {g.principal for g in grants(Settings())} <= set(PRINCIPALS)
 

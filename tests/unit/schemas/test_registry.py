@@ -16,6 +16,7 @@ EVENTS = [
     "alert_action",
     "child_encoding",
     "dead_letter",
+    "erasure",
     "identity_link",
     "link_proposal",
     "observation",

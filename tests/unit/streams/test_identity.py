@@ -256,7 +256,7 @@ def test_any_order_of_partitions_ends_with_the_same_alerts(
             ("identity_links", UPN, link("l4", UPN, NHS)),
         ][: 3 + last_links]
         for topic, key, value in records:
-            world.queue.append((topic, key.encode(), value))
+            world.queue.append((topic, key.encode(), value, NOW.timestamp()))
         world.drain()
         return {
             a["child_ref"]: (a["status"], a["level"], sorted(e["event_id"] for e in a["evidence"]))

@@ -13,7 +13,10 @@ def test_every_table_changelog_and_the_leader_topic_are_created_with_the_project
     specs = topic_specs(Settings(app_id="app", topic_partitions=6))
     changelogs = {f"app-{table}-changelog" for table in TABLES}
     assert changelogs <= set(specs)
-    assert all(specs[name].config == {"cleanup.policy": "compact"} for name in changelogs)
+    # What an erasure overwrites leaves the changelog within a week.
+    week = str(7 * 86_400_000)
+    config = {"cleanup.policy": "compact", "max.compaction.lag.ms": week}
+    assert all(specs[name].config == config for name in changelogs)
     per_child = changelogs - {"app-identity_graph-changelog"}
     assert all(specs[name].partitions == 6 for name in per_child)
     # The identity graph is applied in one order: its topic and changelog have one partition.
@@ -28,6 +31,8 @@ def test_source_topics_keep_more_than_the_lookback_and_dead_letters_thirty_days(
     assert specs["safeguarding.observations.v1"].config == {"retention.ms": str(400 * day)}
     assert specs["safeguarding.school-registrations.v1"].config == {"retention.ms": str(400 * day)}
     assert specs["safeguarding.deadletter.v1"].config == {"retention.ms": str(30 * day)}
+    # An erasure stands as long as the records it stands against.
+    assert specs["safeguarding.erasures.v1"].config == {"retention.ms": str(400 * day)}
 
 
 def test_the_tables_are_the_apps_tables() -> None:
