@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from producers.pseudonym import Pseudonymiser
+from producers.pseudonym import Pseudonymiser, rotation_link
 from producers.publisher import Publisher, derived_event_id
 from producers.retractions import RETRACTION_COLUMNS, retraction_record
 from safeguard.kernel.errors import InvalidRecordError, SafeguardError
@@ -315,12 +315,35 @@ def import_file(
 
     ``now`` is when the items are reported (default: the real time)."""
     now = now or dt.datetime.now(dt.UTC)
+
+    def convert(item: Row) -> dict[str, Any]:
+        pseudonyms.take_rotations()  # a row refused half-way links nothing
+        return importer.convert(item, pseudonyms, now)
+
     return import_rows(
         importer.read(path),
-        lambda item: importer.convert(item, pseudonyms, now),
-        lambda record: publisher.publish(importer.kind, record),
+        convert,
+        lambda record: publish_linking_rotations(publisher, importer.kind, record, pseudonyms, now),
         progress,
     )
+
+
+def publish_linking_rotations(
+    publisher: Publisher,
+    kind: str,
+    record: dict[str, Any],
+    pseudonyms: Pseudonymiser,
+    now: dt.datetime,
+) -> str:
+    """Publish one record; while the partnership key is rotated, then link each child's
+    reference under a retiring key to its reference under the current one (README, "Rotating
+    the partnership key")."""
+    event_id = publisher.publish(kind, record)
+    rotations = pseudonyms.take_rotations()
+    for rotation in rotations:
+        publisher.link(rotation_link(rotation, now))
+    pseudonyms.linked(rotations)
+    return event_id
 
 
 def import_rows(

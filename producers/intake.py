@@ -42,7 +42,7 @@ from producers.intake_models import (
     RegistrationIn,
     RetractionIn,
 )
-from producers.pseudonym import Pseudonymiser, load_key
+from producers.pseudonym import Pseudonymiser, load_key, rotation_link
 from producers.publisher import (
     derived_event_id,
     encode_link,
@@ -226,6 +226,7 @@ def create_app(settings: Settings) -> FastAPI:
         quota.take(agency.agency_id, len(items))
         now = dt.datetime.now(dt.UTC)
         records, problems = [], []
+        pseudonyms.take_rotations()  # nothing of another request
         for index, item in enumerate(items):
             if getattr(item, "agency_id", None) not in (None, agency.agency_id):
                 raise HTTPException(
@@ -243,8 +244,12 @@ def create_app(settings: Settings) -> FastAPI:
                         "type": "value_error",
                     }
                 )
+        rotations = pseudonyms.take_rotations()
         if problems:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems)
+        # While the partnership key is rotated: each child's reference under a retiring key is
+        # linked to its reference under the current one, after the events themselves.
+        links = [rotation_link(rotation, now) for rotation in rotations]
         ids = [r["event_id"] for r, _ in records]
         async with request.app.state.pool.acquire() as conn:
             seen = {
@@ -263,8 +268,14 @@ def create_app(settings: Settings) -> FastAPI:
             # Links are keyed by their first reference (on a one-partition topic); nothing can
             # retract a link through its child_ref: an agency withdraws it with another link.
             await send_all(
-                request, [(topic, r.get("child_ref") or r["ref_a"], data) for r, data in fresh]
+                request,
+                [(topic, r.get("child_ref") or r["ref_a"], data) for r, data in fresh]
+                + [
+                    (settings.topic_identity_links, link["ref_a"], encode_link(link))
+                    for link in links
+                ],
             )
+            pseudonyms.linked(rotations)
             await conn.executemany(
                 "INSERT INTO intake_events (event_id, agency_id, kind, child_ref, school_id)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (agency_id, event_id) DO NOTHING",

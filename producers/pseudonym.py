@@ -19,10 +19,15 @@ Namespaces:
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
 import hashlib
 import hmac
+import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 from stdnum.exceptions import InvalidChecksum, ValidationError
@@ -93,23 +98,107 @@ def purpose_key(key: bytes, purpose: str) -> bytes:
     return hmac.new(key, f"safeguard-stream/{purpose}/v1".encode(), hashlib.sha256).digest()
 
 
+_KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The partnership's pseudonym keys by id: the current one, and those being retired.
+
+    A key file holds one key (its id is ``1``), or a JSON ring
+    ``{"current": "2027", "keys": {"2026": "...", "2027": "..."}}`` while a key is rotated
+    (README, "Rotating the partnership key"): references are made under the current key, and
+    each identifier seen is also linked from its reference under every retiring key.
+    """
+
+    current_id: str
+    keys: dict[str, bytes]
+
+    @classmethod
+    def single(cls, key: bytes) -> KeyRing:
+        return cls("1", {"1": key})
+
+    @classmethod
+    def parse(cls, data: bytes, source: str) -> KeyRing:
+        """A ring from a key file's bytes; ``ConfigError`` naming ``source``, never a key."""
+        if not data.lstrip().startswith(b"{"):
+            return cls.single(data.strip())
+        try:
+            raw = json.loads(data)
+            ring = cls(raw["current"], {k: v.encode() for k, v in raw["keys"].items()})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ConfigError(
+                f'{source}: a key ring is {{"current": ID, "keys": {{ID: KEY, ...}}}}'
+            ) from None
+        if ring.current_id not in ring.keys:
+            raise ConfigError(f"{source}: the current key id is not among the ring's keys")
+        if not all(isinstance(k, str) and _KEY_ID.match(k) for k in ring.keys):
+            raise ConfigError(f"{source}: a key id is 1-32 letters, digits, '.', '_' or '-'")
+        return ring
+
+    @property
+    def current(self) -> bytes:
+        return self.keys[self.current_id]
+
+    def retiring(self) -> dict[str, bytes]:
+        return {k: v for k, v in self.keys.items() if k != self.current_id}
+
+    def __repr__(self) -> str:
+        return f"KeyRing(current={self.current_id!r}, ids={sorted(self.keys)!r}, keys=***)"
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """One child's reference under a retiring key and under the current one."""
+
+    old_ref: str
+    new_ref: str
+    old_id: str
+    new_id: str
+
+
 class Pseudonymiser:
     """Turns identifiers into pseudonyms under the partnership key: ``child_ref`` under the key
     itself (as it always was, so the references agencies already hold stay the same), family
-    references under a key derived for families (``purpose_key``)."""
+    references under a key derived for families (``purpose_key``). With a ring of keys, under
+    the current one, remembering the rotations to link (``take_rotations``)."""
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) < 32:
+    def __init__(self, key: bytes | KeyRing) -> None:
+        ring = key if isinstance(key, KeyRing) else KeyRing.single(key)
+        if any(len(k) < 32 for k in ring.keys.values()):
             raise ConfigError("the partnership key must be at least 32 bytes")
-        self._key = key
-        self._family_key = purpose_key(key, "family")
+        self._key = ring.current
+        self._family_key = purpose_key(ring.current, "family")
+        self.key_id = ring.current_id
+        self._retiring = ring.retiring()
+        self._rotations: list[Rotation] = []
+        self._linked: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def __repr__(self) -> str:
         return "Pseudonymiser(key=***)"
 
     def child_ref(self, namespace: str, identifier: str) -> str:
         message = f"{namespace}:{normalise(namespace, identifier)}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        ref = hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        for key_id, key in self._retiring.items():
+            old = hmac.new(key, message, hashlib.sha256).hexdigest()
+            if old not in self._linked:
+                self._rotations.append(Rotation(old, ref, key_id, self.key_id))
+        return ref
+
+    def take_rotations(self) -> list[Rotation]:
+        """The rotations found since the last call, not yet linked; ``linked`` once sent."""
+        found, self._rotations = self._rotations, []
+        return list({r.old_ref: r for r in found}.values())
+
+    def linked(self, rotations: list[Rotation]) -> None:
+        """Remember that these links are on the broker (the newest ``_LINKED_REMEMBERED``; a
+        link sent again changes nothing in the worker, it only costs a record)."""
+        for rotation in rotations:
+            self._linked[rotation.old_ref] = None
+            self._linked.move_to_end(rotation.old_ref)
+        while len(self._linked) > _LINKED_REMEMBERED:
+            self._linked.popitem(last=False)
 
     def family_ref(self, family: str) -> str:
         """A travelling family's reference: never equal to any child's, whatever the input."""
@@ -117,16 +206,40 @@ class Pseudonymiser:
         return hmac.new(self._family_key, message, hashlib.sha256).hexdigest()
 
 
-def load_key(secret: SecretStr | None, path: Path | None) -> bytes:
-    """The partnership key, from ``SAFEGUARD_PSEUDONYM_KEY`` or ``SAFEGUARD_PSEUDONYM_KEY_FILE``."""
+_LINKED_REMEMBERED = 100_000
+
+
+def rotation_link(rotation: Rotation, now: dt.datetime) -> dict[str, Any]:
+    """The identity link that joins a child's reference under a retiring key to its reference
+    under the current one (an ``identity_link`` record)."""
+    return {
+        "event_id": hashlib.sha256(
+            f"key-rotation:{rotation.old_ref}:{rotation.new_ref}".encode()
+        ).hexdigest()[:32],
+        "ref_a": rotation.old_ref,
+        "ref_b": rotation.new_ref,
+        "basis": "shared_record",
+        "agency": {"id": ROTATION_AGENCY, "type": "local_authority"},
+        "stated_at": now,
+        "withdrawn": False,
+        "source_ref": f"key-rotation {rotation.old_id} to {rotation.new_id}",
+    }
+
+
+#: The agency an identity link made by a key rotation names: the partnership's own service.
+ROTATION_AGENCY = "partnership-key-rotation"
+
+
+def load_key(secret: SecretStr | None, path: Path | None) -> KeyRing:
+    """The partnership's keys, from ``SAFEGUARD_PSEUDONYM_KEY`` or its ``_FILE``."""
     if secret is not None:
-        return secret.get_secret_value().encode()
+        return KeyRing.parse(secret.get_secret_value().encode(), "SAFEGUARD_PSEUDONYM_KEY")
     if path is None:
         raise ConfigError(
             "no partnership key: set SAFEGUARD_PSEUDONYM_KEY_FILE (or SAFEGUARD_PSEUDONYM_KEY) "
-            "to the key every agency in the partnership shares"
+            "to the key of the partnership's pseudonymisation service"
         )
-    return read_key_file(path, "SAFEGUARD_PSEUDONYM_KEY_FILE")
+    return KeyRing.parse(read_key_file(path, "SAFEGUARD_PSEUDONYM_KEY_FILE"), str(path))
 
 
 def read_key_file(path: Path, variable: str) -> bytes:

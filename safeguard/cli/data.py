@@ -19,6 +19,7 @@ from producers.imports import (
     count,
     encodings,
     import_file,
+    publish_linking_rotations,
     write_rejects,
 )
 from producers.pseudonym import Pseudonymiser, load_key, load_linkage_key
@@ -304,10 +305,12 @@ def _yes(flag: bool) -> str:
 def _publish_one(importer: Importer, row: dict[str, str]) -> None:
     settings = load_settings()
     now = settings.clock or dt.datetime.now(dt.UTC)
-    record = importer.convert(row, pseudonymiser(settings), now)
+    pseudonyms = pseudonymiser(settings)
+    record = importer.convert(row, pseudonyms, now)
     check_topics(settings, "importer", writes(settings, "importer"))
     with Publisher(settings) as publisher:
-        console.print(publisher.publish(importer.kind, record), highlight=False)
+        event_id = publish_linking_rotations(publisher, importer.kind, record, pseudonyms, now)
+        console.print(event_id, highlight=False)
 
 
 @scenario_app.command("generate")

@@ -4,7 +4,10 @@ a withdrawal splits them, and a worker killed while links are applied loses noth
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,6 +16,7 @@ from typing import Any
 import pytest
 from kafka.partitioner.default import murmur2
 
+from producers.pseudonym import Pseudonymiser
 from producers.publisher import encode_link
 from safeguard.kernel.settings import Settings
 
@@ -168,3 +172,46 @@ def test_a_worker_killed_while_links_are_applied_loses_nothing(
         assert (alert["status"], alert["level"]) == ("open", "medium")
         assert [e["event_id"] for e in alert["evidence"]] == [f"k{a}-school", f"k{b}-health"]
         assert alert["linked_refs"] == sorted([child(a), child(b)])
+
+
+def test_a_rotated_partnership_key_keeps_one_child_one_child(
+    kafka: Settings, worker_env: dict[str, str], tmp_path: Path, stack: ExitStack
+) -> None:
+    """A school's observation published under the old key, a health board's under a ring whose
+    current key is new: the rotation link joins the two references into one combined concern."""
+    old, new = "o" * 40, "n" * 40
+    ring = json.dumps({"current": "2027", "keys": {"2026": old, "2027": new}})
+    nhs_number = "9434765919"
+    seen = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    log = tmp_path / "worker.log"
+    alerts = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"])
+    stack.callback(alerts.close)
+
+    def publish_observation(key: str, indicator: str, agency: str, hour: int) -> None:
+        agency_type, agency_id = agency.split(":")
+        done = subprocess.run(
+            safeguard(
+                "publish", "observation", "--identifier-namespace", "nhs",
+                "--identifier", nhs_number, "--indicator", indicator,
+                "--agency-type", agency_type, "--agency-id", agency_id,
+                "--observed-at", (seen + dt.timedelta(hours=hour)).isoformat(),
+                "--local-authority", "W06000015",
+            ),
+            env={**os.environ, **worker_env, "SAFEGUARD_PSEUDONYM_KEY": key},
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    with background(safeguard("worker"), worker_env, log):
+        publish_observation(old, "say_behave.mood_swings", "school:6812345", 0)
+        publish_observation(ring, "health.controlling_companion", "health:hb-cv", 1)
+        wait_for(lambda: latest(alerts), 120, "the child's alert", log)
+    refs = sorted(
+        [Pseudonymiser(old.encode()).child_ref("nhs", nhs_number),
+         Pseudonymiser(new.encode()).child_ref("nhs", nhs_number)]
+    )  # fmt: skip
+    (alert,) = latest(alerts).values()
+    assert (alert["child_ref"], alert["level"], alert["linked_refs"]) == (refs[0], "medium", refs)
+    assert [e["agency_type"] for e in alert["evidence"]] == ["school", "health"]
+    assert nhs_number not in log.read_text(errors="replace")

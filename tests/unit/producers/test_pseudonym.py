@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
-from producers.pseudonym import Pseudonymiser, load_key, load_linkage_key, normalise
+from producers.pseudonym import (
+    KeyRing,
+    Pseudonymiser,
+    load_key,
+    load_linkage_key,
+    normalise,
+    rotation_link,
+)
 from safeguard.kernel.errors import ConfigError, InvalidRecordError
 from safeguard.kernel.settings import Settings
 
@@ -106,7 +114,7 @@ def test_a_key_file_others_may_read_is_refused(tmp_path: Path, mode: int) -> Non
     )
     assert KEY.decode() not in str(refused.value)
     path.chmod(0o600)
-    assert load_key(None, path) == KEY
+    assert load_key(None, path) == KeyRing.single(KEY)
 
 
 def test_a_linkage_key_file_others_may_read_is_refused(tmp_path: Path) -> None:
@@ -115,3 +123,76 @@ def test_a_linkage_key_file_others_may_read_is_refused(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(ConfigError, match=r"SAFEGUARD_LINKAGE_KEY_FILE=.* may be read by others"):
         load_linkage_key(Settings(linkage_key_file=path))
+
+
+OLD, NEW = b"o" * 32, b"n" * 32
+
+
+def ring_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "partnership.key"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def test_a_key_ring_makes_references_under_the_current_key_and_links_the_retiring_ones(
+    tmp_path: Path,
+) -> None:
+    path = ring_file(tmp_path, '{"current": "2027", "keys": {"2026": "' + "o" * 32 + '", '
+                     '"2027": "' + "n" * 32 + '"}}')  # fmt: skip
+    ring = load_key(None, path)
+    assert (ring.current_id, ring.current, ring.retiring()) == ("2027", NEW, {"2026": OLD})
+    assert "o" * 32 not in repr(ring) and "n" * 32 not in repr(ring)
+    pseudonyms = Pseudonymiser(ring)
+    ref = pseudonyms.child_ref("nhs", "943 476 5919")
+    assert ref == Pseudonymiser(NEW).child_ref("nhs", "9434765919")
+    old = Pseudonymiser(OLD).child_ref("nhs", "9434765919")
+    (rotation,) = pseudonyms.take_rotations()
+    assert (rotation.old_ref, rotation.new_ref, rotation.old_id, rotation.new_id) == (
+        old,
+        ref,
+        "2026",
+        "2027",
+    )
+    link = rotation_link(rotation, dt.datetime(2027, 1, 4, tzinfo=dt.UTC))
+    assert (link["ref_a"], link["ref_b"], link["basis"], link["source_ref"]) == (
+        old,
+        ref,
+        "shared_record",
+        "key-rotation 2026 to 2027",
+    )
+    # Until it is on the broker, the rotation is found again; once linked, not again.
+    pseudonyms.child_ref("nhs", "9434765919")
+    again = pseudonyms.take_rotations()
+    assert again == [rotation]
+    pseudonyms.linked(again)
+    pseudonyms.child_ref("nhs", "9434765919")
+    assert pseudonyms.take_rotations() == []
+    # One key alone: nothing to rotate, the same references as ever.
+    single = Pseudonymiser(load_key(None, ring_file(tmp_path, "o" * 32)))
+    assert single.child_ref("nhs", "9434765919") == old
+    assert single.take_rotations() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"current": "b", "keys": {"a": "' + "s" * 32 + '"}}', "the current key id is not"),
+        ('{"keys": {"a": "' + "s" * 32 + '"}}', 'a key ring is {"current": ID'),
+        ('{"current": "a b", "keys": {"a b": "' + "s" * 32 + '"}}', "a key id is 1-32 letters"),
+    ],
+)
+def test_a_bad_key_ring_is_refused_without_its_keys(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = ring_file(tmp_path, text)
+    with pytest.raises(ConfigError) as refused:
+        load_key(None, path)
+    assert str(refused.value).startswith(f"{path}: {message}")
+    assert "s" * 32 not in str(refused.value)
+
+
+def test_every_key_of_a_ring_must_be_long_enough(tmp_path: Path) -> None:
+    ring = load_key(None, ring_file(tmp_path, '{"current": "a", "keys": {"a": "short"}}'))
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        Pseudonymiser(ring)
