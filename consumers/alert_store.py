@@ -20,11 +20,11 @@ import asyncpg
 from aiokafka import ConsumerRecord
 
 from consumers.follow import CODEC, AlertConsumer
+from consumers.retention import erased_at
 from safeguard.kernel.db import connect_pool
 from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 from safeguard.kernel.settings import Settings
 from schemas.catalogue import LEVELS
-from schemas.validation import reference_digest
 
 GROUP_SUFFIX = "alert-store"
 
@@ -211,20 +211,12 @@ class AlertStore(AlertConsumer):
                 ids,
             )
         }
-        digests = {current[1]: reference_digest(current[1]) for _, (_, current) in batch}
-        erased = {
-            row["ref_digest"]: int(row["erased_at"].timestamp() * 1000)
-            for row in await conn.fetch(
-                "SELECT ref_digest, erased_at FROM erased_references WHERE ref_digest = ANY($1)",
-                sorted(set(digests.values())),
-            )
-        }
+        erased = await erased_at(conn, {current[1] for _, (_, current) in batch})
         kept = []
         for record, rows in batch:
             alert_id, version = rows[0][0], rows[0][1]
-            erased_at = erased.get(digests[rows[1][1]])
-            if version <= forgotten.get(alert_id, 0) or (
-                erased_at is not None and record.timestamp <= erased_at
+            if version <= forgotten.get(alert_id, 0) or record.timestamp <= erased.get(
+                rows[1][1], -1
             ):
                 self.counters["forgotten"] += 1
                 continue

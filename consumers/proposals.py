@@ -13,10 +13,11 @@ import asyncpg
 from aiokafka import ConsumerRecord
 
 from consumers.follow import AlertConsumer
+from consumers.retention import erased_at
 from safeguard.kernel.db import connect_pool
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
-from schemas.validation import check_child_ref, reference_digest
+from schemas.validation import check_child_ref
 
 _PROPOSAL = """
 INSERT INTO link_proposals (proposal_id, ref_a, ref_b, agency_a, agency_b, local_authorities,
@@ -70,21 +71,11 @@ class ProposalStore(AlertConsumer):
         if not batch:
             return
         async with self.pool.acquire() as conn, conn.transaction():
-            refs = sorted({ref for _, row in batch for ref in row[1:3]})
-            erased = {
-                row["ref_digest"]: int(row["erased_at"].timestamp() * 1000)
-                for row in await conn.fetch(
-                    "SELECT ref_digest, erased_at FROM erased_references"
-                    " WHERE ref_digest = ANY($1)",
-                    [reference_digest(ref) for ref in refs],
-                )
-            }
+            erased = await erased_at(conn, {ref for _, row in batch for ref in row[1:3]})
             kept = [
                 row
                 for record, row in batch
-                if not any(
-                    record.timestamp <= erased.get(reference_digest(ref), -1) for ref in row[1:3]
-                )
+                if not any(record.timestamp <= erased.get(ref, -1) for ref in row[1:3])
             ]
             await conn.executemany(_PROPOSAL, kept)
         self.counters["proposals"] += len(kept)

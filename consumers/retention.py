@@ -101,6 +101,17 @@ async def purge(
     return result
 
 
+async def erased_at(conn: asyncpg.Connection, refs: set[str]) -> dict[str, int]:
+    """Of ``refs``, those erased, with the time of their erasure (ms): a record of one sent
+    before it is a copy of what was removed."""
+    digests = {reference_digest(ref): ref for ref in refs}
+    rows = await conn.fetch(
+        "SELECT ref_digest, erased_at FROM erased_references WHERE ref_digest = ANY($1)",
+        sorted(digests),
+    )
+    return {digests[r["ref_digest"]]: int(r["erased_at"].timestamp() * 1000) for r in rows}
+
+
 async def linked_references(conn: asyncpg.Connection, refs: set[str]) -> set[str]:
     """``refs`` and every reference the database knows to be the same child: joined on an
     alert (``linked_refs``, ``merged_into``) or by a confirmed proposal, followed to the end."""

@@ -63,15 +63,13 @@ DEADLINE_DUE = b'{"type": "deadline_due"}'
 def handle_observation(message: Any, effects: Effects) -> None:
     """One record for the combined concern (a Faust ``Message``: topic, key, value...)."""
     key = message.key
-    done, marker = through_erasure(
+    done, marker, raw = through_erasure(
         message, effects, child_to_evidence, child_to_concern_due, concern_alerts
     )
     if done:
         return
-    if marker is not None:  # new information after an erasure: a new state
-        state = ChildState(alerts=marker.alerts())
-    else:
-        state = ChildState.from_json(effects.read(child_to_evidence, key))
+    # After an erasure, new information starts a new state.
+    state = ChildState(alerts=marker.alerts()) if marker else ChildState.from_json(raw)
     me = key.decode() if key else ""
     topic, value, origin = message.topic, message.value, me
     version = state.membership.version
@@ -152,11 +150,11 @@ def education_alerts(data: dict[str, Any]) -> dict[str, AlertState]:
 
 def through_erasure(
     message: Any, effects: Effects, table: Any, due: Any, alerts_of: Any
-) -> tuple[bool, Erased | None]:
-    """What an erasure decides for this record in ``table`` (``streams.domain.erasure``):
-    ``(True, None)`` when the record is done with (it is an erasure, the marker's expiry, or a
-    record the erasure stands against); ``(False, marker)`` when the reference was erased and
-    the record is new information; ``(False, None)`` when there was no erasure."""
+) -> tuple[bool, Erased | None, Any]:
+    """What an erasure decides for this record in ``table`` (``streams.domain.erasure``), and
+    the table's value (read once per record): ``done`` when the record is done with (it is an
+    erasure, the marker's expiry, or a record the erasure stands against); the marker when the
+    reference was erased and the record is new information."""
     key = message.key
     raw = effects.read(table, key)
     marker = Erased.from_json(raw)
@@ -168,20 +166,20 @@ def through_erasure(
         effects.write(due, key, marker.expires_on(settings.source_retention_days))
         counters["erased"] += 1
         log.info("erasure %s applied at %s", record["event_id"], where(message))
-        return True, None
+        return True, None, None
     if marker is None:
-        return False, None
+        return False, None, raw
     if message.value == DEADLINE_DUE:  # the day the marker goes, or a sweep's leftover
         if clock.today().isoformat() >= marker.expires_on(settings.source_retention_days):
             effects.write(table, key, None)
             effects.write(due, key, None)
             counters["erasure_expired"] += 1
-        return True, None
+        return True, None, None
     if marker.stands_against(sent_at(message)):
         counters["erased_dropped"] += 1
         log.info("record of an erased reference dropped at %s", where(message))
-        return True, None
-    return False, marker
+        return True, None, None
+    return False, marker, None
 
 
 def sent_at(message: Any) -> int:
@@ -208,7 +206,7 @@ def handle_registration(message: Any, effects: Effects) -> None:
     """Apply a school roll change, a retraction, an education signal or a practitioner's
     action to the child's registration state."""
     key = message.key
-    done, marker = through_erasure(
+    done, marker, raw = through_erasure(
         message, effects, child_to_registrations, child_to_deadline, education_alerts
     )
     if done:
@@ -216,7 +214,7 @@ def handle_registration(message: Any, effects: Effects) -> None:
     if marker is not None:  # new information after an erasure: a new state
         state = EducationState(alert=marker.alerts().get(education.KIND, AlertState()))
     else:
-        state = EducationState.from_json(effects.read(child_to_registrations, key))
+        state = EducationState.from_json(raw)
     me = key.decode() if key else ""
     topic, value, origin = message.topic, message.value, me
     version = state.membership.version
