@@ -92,6 +92,7 @@ class Run:
         self.env = {
             **kafka_env(self.kafka),
             "SAFEGUARD_APP_ID": prefix,
+            "SAFEGUARD_WORKER_OPS_PORT": "0",  # beside the reference run's worker
             "SAFEGUARD_DATA_DIR": str(self.folder / "data"),
             "SAFEGUARD_TOPIC_PARTITIONS": "4",
             "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",

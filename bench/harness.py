@@ -107,6 +107,7 @@ class Run:
         base = f"{self.prefix}-{name}"
         env = {
             "SAFEGUARD_APP_ID": base,
+            "SAFEGUARD_WORKER_OPS_PORT": "0",  # workers side by side: any free port each
             "SAFEGUARD_DATA_DIR": str(self.tmp / name),
             "SAFEGUARD_TOPIC_PARTITIONS": str(self.scale.partitions),
             "SAFEGUARD_WORKER_SESSION_TIMEOUT": "6",

@@ -13,7 +13,9 @@ version can never hide the genuine versions that follow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 from typing import Any
 
 import asyncpg
@@ -21,6 +23,7 @@ from aiokafka import ConsumerRecord
 
 from consumers.follow import CODEC, AlertConsumer
 from consumers.retention import erased_at
+from safeguard.kernel import ops
 from safeguard.kernel.db import connect_pool
 from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 from safeguard.kernel.settings import Settings
@@ -133,8 +136,9 @@ async def store_alert(conn: asyncpg.Connection, payload: bytes, source: str) -> 
         await conn.execute(_CURRENT, *current)
 
 
-async def serve(settings: Settings) -> None:
-    """Run the store until SIGTERM or SIGINT, finishing the batch in hand."""
+async def serve(settings: Settings, endpoints: socket.socket | None = None) -> None:
+    """Run the store until SIGTERM or SIGINT, finishing the batch in hand; its health and
+    metrics are served on ``endpoints`` (bound by the caller: ``safeguard.kernel.ops.bind``)."""
     import signal
 
     from consumers.proposals import ProposalStore
@@ -143,10 +147,34 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # Proposed links are stored beside the alerts; either one failing stops the process.
-    await asyncio.gather(
-        AlertStore(settings).run(stop=stop), ProposalStore(settings).run(stop=stop)
-    )
+    alerts, proposals = AlertStore(settings), ProposalStore(settings)
+    ops_task = None
+    if endpoints is not None:
+        checks: dict[str, ops.Check] = {
+            "broker": ops.BrokerCheck(settings, "alert-store"),
+            "database": ops.database_check(lambda: alerts.pool),
+            "consumers": consuming(alerts, proposals),
+        }
+        ops_task = asyncio.create_task(ops.serve(ops.ops_app("alert-store", checks), endpoints))
+    try:
+        # Proposed links are stored beside the alerts; either one failing stops the process.
+        await asyncio.gather(alerts.run(stop=stop), proposals.run(stop=stop))
+    finally:
+        if ops_task is not None:
+            ops_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ops_task
+
+
+def consuming(*parts: AlertConsumer) -> ops.Check:
+    """Readiness: each consumer runs and has its partitions."""
+
+    async def check() -> None:
+        waiting = [p.name for p in parts if p.consumer is None or not p.consumer.assignment()]
+        if waiting:
+            raise ops.NotReady(f"not yet reading (no partitions assigned): {', '.join(waiting)}")
+
+    return check
 
 
 class AlertStore(AlertConsumer):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
+from safeguard.kernel import metrics
 from safeguard.kernel.clients import consumer_options, producer_options
 from safeguard.kernel.errors import EXIT_FAULT, CodecError, InvalidRecordError, SafeguardError
 from safeguard.kernel.settings import Settings
@@ -69,6 +71,9 @@ class AlertConsumer:
         self.topics = self.subscribe(settings)
         self.counters: Counter[str] = Counter()
         self.producer: AIOKafkaProducer | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.group = f"{settings.app_id}-{self.name}"
+        self._lag_shown_at = 0.0
 
     def subscribe(self, settings: Settings) -> tuple[str, ...]:
         """The topics read: both alert topics."""
@@ -90,28 +95,55 @@ class AlertConsumer:
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        group = f"{self.settings.app_id}-{self.name}"
         consumer = AIOKafkaConsumer(
-            *self.topics, **consumer_options(self.settings, "alert-store", group)
+            *self.topics, **consumer_options(self.settings, "alert-store", self.group)
         )
         self.producer = AIOKafkaProducer(**producer_options(self.settings, "alert-store"))
         await self.retry(self.open)
         await consumer.start()
         await self.producer.start()
+        self.consumer = consumer
         log.info("%s reading %s", self.name, ", ".join(self.topics))
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=1000, max_records=500)
                 for tp, records in batches.items():
                     batch = [item for r in records if (item := await self._decode(r)) is not None]
+                    started = time.perf_counter()
                     await self.retry(functools.partial(self.handle, batch))
+                    metrics.store_write_latency.labels(tp.topic).observe(
+                        time.perf_counter() - started
+                    )
                     await self.retry(
                         functools.partial(consumer.commit, {tp: records[-1].offset + 1})
                     )
+                    rejected = {id(r) for r in records} - {id(r) for r, _ in batch}
+                    for record in records:
+                        outcome = "dead_letter" if id(record) in rejected else "done"
+                        metrics.record_done(
+                            self.group, record.topic, record.timestamp / 1000, outcome
+                        )
+                await self._show_lag(consumer)
         finally:
+            self.consumer = None
             await consumer.stop()
             await self.producer.stop()
             await self.close()
+
+    async def _show_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Every few seconds: ``safeguard_consumer_lag_records`` of each partition read."""
+        now = time.monotonic()
+        if now - self._lag_shown_at < 5.0:
+            return
+        self._lag_shown_at = now
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:
+                continue  # nothing fetched from it yet: the first fetch tells
+            position = await consumer.position(tp)
+            metrics.consumer_lag.labels(self.group, tp.topic, str(tp.partition)).set(
+                max(end - position, 0)
+            )
 
     async def _decode(self, record: ConsumerRecord) -> tuple[ConsumerRecord, Any] | None:
         try:
@@ -154,6 +186,7 @@ class AlertConsumer:
         """Send ``record`` to the dead-letter topic with the reason (no value echoed)."""
         assert self.producer is not None, "reject is called only while running"
         self.counters["dead_letter"] += 1
+        metrics.dead_letters.labels(type(error).__name__).inc()
         log.warning(
             "dead-lettered %s[%d]@%d: %s",
             record.topic,

@@ -213,3 +213,83 @@ async def erase_in_database(
 
 def _count(status: str) -> int:
     return int(status.split()[-1])
+
+
+@dataclass(frozen=True)
+class Forgetting:
+    """What the database had removed (``forgotten_alerts`` and ``erased_references``), read
+    before a restore so that restoring an older backup brings none of it back."""
+
+    forgotten: list[tuple[str, int, str]]
+    erased: list[tuple[str, str, dt.datetime]]
+
+
+async def what_was_forgotten(conn: asyncpg.Connection) -> Forgetting:
+    """Every purged or erased alert and every erased reference; nothing on an empty schema."""
+    present = await conn.fetchval("SELECT to_regclass('erased_references') IS NOT NULL")
+    if not present:
+        return Forgetting([], [])
+    forgotten = await conn.fetch("SELECT alert_id, through_version, why FROM forgotten_alerts")
+    erased = await conn.fetch("SELECT ref_digest, erasure_id, erased_at FROM erased_references")
+    return Forgetting([tuple(r) for r in forgotten], [tuple(r) for r in erased])
+
+
+async def keep_forgotten(conn: asyncpg.Connection, before: Forgetting) -> ErasureReport:
+    """After a restore: remove again what ``before`` says was purged or erased, in one
+    transaction, and keep the lists (the alert store goes on skipping it on a replay)."""
+    async with conn.transaction():
+        await conn.executemany(
+            "INSERT INTO forgotten_alerts (alert_id, through_version, why) VALUES ($1, $2, $3)"
+            " ON CONFLICT (alert_id) DO UPDATE SET"
+            " through_version = GREATEST(forgotten_alerts.through_version, $2)",
+            before.forgotten,
+        )
+        await conn.executemany(
+            "INSERT INTO erased_references (ref_digest, erasure_id, erased_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (ref_digest) DO UPDATE SET"
+            " erased_at = GREATEST(erased_references.erased_at, $3)",
+            before.erased,
+        )
+        digests = [row[0] for row in before.erased]
+        # Alerts of an erased reference join the forgotten ones, as the erasure made them.
+        await conn.execute(
+            # PostgreSQL's sha256 of 'erased:' || the reference is ``reference_digest``.
+            "INSERT INTO forgotten_alerts (alert_id, through_version, why)"
+            " SELECT alert_id, version, 'erasure' FROM alerts"
+            " WHERE encode(sha256(convert_to('erased:' || child_ref, 'UTF8')), 'hex') = ANY($1)"
+            " ON CONFLICT (alert_id) DO UPDATE SET through_version ="
+            " GREATEST(forgotten_alerts.through_version, EXCLUDED.through_version)",
+            digests,
+        )
+        versions = await conn.execute(
+            "DELETE FROM alert_versions v USING forgotten_alerts f"
+            " WHERE v.alert_id = f.alert_id AND v.version <= f.through_version"
+        )
+        alerts = await conn.execute(
+            "DELETE FROM alerts a USING forgotten_alerts f"
+            " WHERE a.alert_id = f.alert_id AND a.version <= f.through_version"
+        )
+        intake = await conn.execute(
+            "DELETE FROM intake_events"
+            " WHERE encode(sha256(convert_to('erased:' || child_ref, 'UTF8')), 'hex') = ANY($1)",
+            digests,
+        )
+        proposals = await conn.execute(
+            "DELETE FROM link_proposals"
+            " WHERE encode(sha256(convert_to('erased:' || ref_a, 'UTF8')), 'hex') = ANY($1)"
+            " OR encode(sha256(convert_to('erased:' || ref_b, 'UTF8')), 'hex') = ANY($1)",
+            digests,
+        )
+        redacted = await conn.execute(
+            "UPDATE audit a SET detail = $1 FROM forgotten_alerts f WHERE a.alert_id = f.alert_id"
+            " AND f.why = 'erasure' AND a.detail IS NOT NULL AND a.detail <> $1",
+            ERASED_DETAIL,
+        )
+    return ErasureReport(
+        references=len(digests),
+        alerts=_count(alerts),
+        versions=_count(versions),
+        intake_records=_count(intake),
+        proposals=_count(proposals),
+        audit_rows_redacted=_count(redacted),
+    )

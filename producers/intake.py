@@ -24,6 +24,7 @@ and they name dependencies local to ``create_app``.)
 
 import collections
 import datetime as dt
+import socket
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -52,6 +53,7 @@ from producers.publisher import (
     retraction_topic,
 )
 from safeguard.kernel.errors import InvalidRecordError
+from safeguard.kernel.ops import RequestMetrics, readiness
 from safeguard.kernel.services import pool_and_producer
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.web import ASGIApp, BodyLimit, Receive, Scope, Send, header, respond
@@ -172,14 +174,14 @@ class TokenFirst:
 BEARER = {"www-authenticate": "Bearer"}
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, endpoints: socket.socket | None = None) -> FastAPI:
     pseudonyms = Pseudonymiser(load_key(settings.pseudonym_key, settings.pseudonym_key_file))
 
     app = FastAPI(
         title="safeguard-stream intake",
         version="1",
         description=__doc__,
-        lifespan=pool_and_producer(settings, "intake"),
+        lifespan=pool_and_producer(settings, "intake", endpoints),
     )
     bearer = HTTPBearer(auto_error=False)
     quota = Quota(settings.intake_events_per_minute)
@@ -187,6 +189,7 @@ def create_app(settings: Settings) -> FastAPI:
     # parsing or validation.
     app.add_middleware(BodyLimit, max_bytes=settings.intake_max_body_bytes)
     app.add_middleware(TokenFirst)
+    app.add_middleware(RequestMetrics)
 
     async def agency_of(
         request: Request,
@@ -408,10 +411,15 @@ def create_app(settings: Settings) -> FastAPI:
         return Accepted(event_ids=[r["event_id"] for r in records], duplicates=[])
 
     @app.get("/health")
-    async def health(request: Request) -> dict[str, str]:
-        async with request.app.state.pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-        return {"status": "ok"}
+    async def health(request: Request) -> Any:
+        """Readiness, as on the operations port: 200 when the broker and the database answer."""
+        from fastapi.responses import JSONResponse
+
+        ok, checks = await readiness(request.app.state.readiness)
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Any:

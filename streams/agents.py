@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import Any
 
+from safeguard.kernel.access import consumer_groups
 from safeguard.kernel.clients import connection_options
 from streams import watchdog
 from streams.app import app, settings
@@ -48,6 +49,7 @@ GUARD = dict(
     deadletter=deadletter,
     retry_seconds=settings.worker_retry_seconds,
     failure_limit=settings.worker_failure_limit,
+    group=settings.app_id,
 )
 
 
@@ -68,17 +70,7 @@ async def follow_schools() -> None:
 
 @app.task  # type: ignore[untyped-decorator]  # faust ships no type information
 async def watch_progress() -> None:
-    sources = {
-        settings.topic_observations,
-        settings.topic_school_registrations,
-        settings.topic_education_signals,
-        settings.topic_family_departures,
-        settings.topic_concern_signals,
-        settings.topic_alert_actions,
-        settings.topic_identity_links,
-        settings.topic_identity_encodings,
-        settings.topic_encoding_blocks,
-    }
+    sources = set(consumer_groups(settings)[settings.app_id])
     while True:  # the watchdog must keep watching: a failure to start is logged and retried
         try:
             await watchdog.watch(

@@ -30,7 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from safeguard.kernel import metrics
 from safeguard.kernel.errors import EXIT_FAULT, CodecError, SafeguardError
+from safeguard.kernel.logs import record_fields
 from schemas.dead_letter import dead_letter
 
 log = logging.getLogger(__name__)
@@ -50,9 +52,19 @@ class Effects:
 
     sends: list[tuple[Any, bytes | None, bytes]] = field(default_factory=list)
     writes: list[tuple[Any, bytes, Any]] = field(default_factory=list)
+    #: (kind, level) of each alert version among the sends, counted once they are sent.
+    alerts: list[tuple[str, str]] = field(default_factory=list)
+    #: Why the record was dead-lettered (the error's class), if it was.
+    rejected: str | None = None
+    crashed: bool = False
 
     def send(self, topic: Any, key: bytes | None, value: bytes) -> None:
         self.sends.append((topic, key, value))
+
+    def alert(self, topic: Any, key: bytes, alert: dict[str, Any], encoded: bytes) -> None:
+        """Send an alert version (``encoded``), counted by its kind and level once sent."""
+        self.send(topic, key, encoded)
+        self.alerts.append((str(alert["kind"]), str(alert["level"])))
 
     def write(self, table: Any, key: bytes, value: Any) -> None:
         """Set ``table[key]`` to ``value``; ``None`` removes the key."""
@@ -78,7 +90,12 @@ class Guard:
     deadletter: Any
     retry_seconds: float = 60.0
     failure_limit: int = 20
+    group: str = ""
     unexpected_in_a_row: int = 0
+
+    def __post_init__(self) -> None:
+        # Shown at 0 from the start, so an alert on its rise needs no "absent" special case.
+        metrics.agent_crashes.labels(self.agent)
 
     async def run(self, stream: Any) -> None:
         """The agent's loop: a fault that escapes it stops the worker, never only the agent.
@@ -110,7 +127,6 @@ class Guard:
                 self.unexpected_in_a_row = 0
             try:
                 await apply(effects)
-                return
             except Exception as exc:
                 if time.monotonic() + delay > deadline:
                     fatal(
@@ -124,9 +140,24 @@ class Guard:
                     type(exc).__name__,
                     where(message),
                     delay,
+                    extra=record_fields(message),
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+            else:
+                self.count(message, effects)
+                return
+
+    def count(self, message: Any, effects: Effects) -> None:
+        """The metrics of a record now done: counted once, after its effects are durable."""
+        outcome = "done" if effects.rejected is None else "dead_letter"
+        metrics.record_done(self.group, message.topic, getattr(message, "timestamp", None), outcome)
+        if effects.rejected is not None:
+            metrics.dead_letters.labels(effects.rejected).inc()
+        if effects.crashed:
+            metrics.agent_crashes.labels(self.agent).inc()
+        for kind, level in effects.alerts:
+            metrics.alerts_raised.labels(kind, level).inc()
 
     def reject(self, message: Any, exc: Exception) -> Effects:
         """The effects of a record that cannot be handled: one dead letter, nothing else."""
@@ -143,7 +174,14 @@ class Guard:
                 )
             # The message is withheld: an exception's text may quote a value of the record.
             error = HandlerError(f"{type(exc).__name__} raised in {_origin(exc)}")
-            log.error("agent %s: %s at %s", self.agent, error, where(message), exc_info=exc)
+            log.error(
+                "agent %s: %s at %s",
+                self.agent,
+                error,
+                where(message),
+                exc_info=exc,
+                extra=record_fields(message),
+            )
         counters["dead_letter"] += 1
         # Logs name the error and field only: values may hold personal data; the DLQ keeps them.
         log.warning(
@@ -151,8 +189,9 @@ class Guard:
             where(message),
             type(error).__name__,
             getattr(error, "field", ""),
+            extra=record_fields(message),
         )
-        effects = Effects()
+        effects = Effects(rejected=type(error).__name__, crashed=isinstance(error, HandlerError))
         effects.send(
             self.deadletter, message.key, dead_letter(message, error, f"worker.{self.agent}")
         )

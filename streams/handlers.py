@@ -132,7 +132,7 @@ def handle_observation(message: Any, effects: Effects) -> None:
     counters[step.result.value] += 1
     send_on(effects, concern_signals, me, state.membership.version, payloads)
     for alert in step.alerts:
-        effects.send(alerts_concern, key, ALERT_CODEC.encode(alert, check=False))
+        effects.alert(alerts_concern, key, alert, ALERT_CODEC.encode(alert, check=False))
         _log_alert(alert, step.result.value)
     if step.changed or payloads:
         effects.write(child_to_evidence, key, state.to_json())
@@ -347,7 +347,9 @@ def publish_education(
         effects.send(concern_signals, key, json.dumps(signal).encode())
     if result.alert is not None:
         counters["education_alert"] += 1
-        effects.send(alerts_education, key, ALERT_CODEC.encode(result.alert, check=False))
+        effects.alert(
+            alerts_education, key, result.alert, ALERT_CODEC.encode(result.alert, check=False)
+        )
         _log_alert(result.alert, "education")
 
 
@@ -434,13 +436,13 @@ def due_signals(today: str) -> Effects:
 
 
 def _log_alert(alert: dict[str, Any], why: str) -> None:
+    # The alert id, never the child's reference: logs hold no identifier of a child.
     log.info(
-        "%s alert %s v%d %s %s for child %s (%s)",
+        "%s alert %s v%d %s %s (%s)",
         alert["kind"],
         alert["alert_id"],
         alert["version"],
         alert["level"],
         alert["status"],
-        alert["child_ref"],
         why,
     )

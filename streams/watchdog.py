@@ -20,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from safeguard.kernel import metrics
 from streams.guard import fatal
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ async def watch(
     consumer = AIOKafkaConsumer(**connection, group_id=None)
     admin = AIOKafkaAdminClient(**connection)
     progress = Progress(stall)
+    exported: set[TopicPartition] = set()
     await consumer.start()
     await admin.start()
     try:
@@ -85,9 +87,27 @@ async def watch(
                 progress.seen.clear()
                 continue
             committed = {tp: (offsets[tp].offset if tp in offsets else -1) for tp in owned}
+            exported = export_lag(group, committed, ends, exported)
             stalled = progress.check(committed, ends, time.monotonic())
             if stalled:
                 fatal(f"no progress: {'; '.join(stalled)}")
     finally:
         await consumer.stop()
         await admin.close()
+
+
+def export_lag(
+    group: str,
+    committed: dict[TopicPartition, int],
+    ends: dict[TopicPartition, int],
+    exported: set[TopicPartition],
+) -> set[TopicPartition]:
+    """Set ``safeguard_consumer_lag_records`` for the partitions owned now, and remove it for
+    those given away (another worker reports them); returns the partitions exported."""
+    for tp in exported - set(committed):
+        metrics.consumer_lag.remove(group, tp.topic, str(tp.partition))
+    for tp, done in committed.items():
+        metrics.consumer_lag.labels(group, tp.topic, str(tp.partition)).set(
+            max(ends.get(tp, 0) - max(done, 0), 0)
+        )
+    return set(committed)

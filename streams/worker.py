@@ -21,16 +21,39 @@ def run(settings: Settings, loglevel: str = "info") -> None:
     # The worker may not create them: the admin does (`safeguard topics create`, `infra up`).
     check_topics(settings, "worker")
     import faust
+    from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+    from prometheus_client import REGISTRY
 
     import streams.agents  # noqa: F401 - registers the agents with the app
+    from safeguard.kernel import ops
+    from safeguard.kernel.logs import json_logging_config
+    from streams import health
     from streams.app import app
     from streams.auth import broker_credentials
 
     app.conf.broker_credentials = broker_credentials(settings, "worker")
+    # Bound now, so a port in use stops the worker before it joins the group.
+    sock = ops.bind(settings.ops_host, settings.worker_ops_port, "worker")
+    endpoints = ops.ops_app("worker", health.checks(app, settings))
+
+    async def serve_operations_endpoints() -> None:
+        await ops.serve(endpoints, sock)
+
+    app.task(serve_operations_endpoints)
+    # Faust's own sensors (messages in and out per topic, commit and send latency, rebalances)
+    # join the project's metrics on the same /metrics.
+    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(REGISTRY, "faust"))
 
     marker = Path(app.conf.appdir) / "stopped-cleanly"
     forget_state_after_an_unclean_stop(Path(app.conf.tabledir), marker)
-    process = faust.Worker(app, loglevel=loglevel)
+    as_json = settings.log_format == "json"
+    process = faust.Worker(
+        app,
+        loglevel=loglevel,
+        # JSON lines only: no start-up banner on stdout either.
+        quiet=as_json,
+        logging_config=json_logging_config("worker", loglevel.upper()) if as_json else None,
+    )
     # Faust's terminal spinner turns every logger up to DEBUG below the chosen level (so each
     # record can spin it): at -l warning every debug record would be built and dropped.
     process.spinner = None

@@ -16,13 +16,16 @@ practitioner sees only their local authority's alerts; an administrator sees all
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import secrets
+import socket
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, status
@@ -34,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 from consumers.dashboard.actions import describe
 from consumers.dashboard.csrf import csrf_token, renew, require_csrf
 from consumers.dashboard.feeds import FeedHub, parse_time
+from consumers.dashboard.pipeline import PipelineWatch
 from consumers.dashboard.queries import (
     KINDS,
     LEVELS,
@@ -55,6 +59,7 @@ from consumers.users import (
     session_user,
     start_session,
 )
+from safeguard.kernel.ops import RequestMetrics
 from safeguard.kernel.services import pool_and_producer
 from safeguard.kernel.settings import Settings
 from safeguard.kernel.web import SameOrigin, SecurityHeaders
@@ -63,6 +68,7 @@ from schemas.codec import EventCodec
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.globals["csrf_token"] = csrf_token
+TEMPLATES.env.globals["pipeline_view"] = lambda request: request.app.state.pipeline.view
 STATIC = Path(__file__).parent / "static"
 
 
@@ -74,11 +80,27 @@ MAX_FEEDS = 4
 AUDIT_ROWS = 200
 
 
+def watching(pipeline: PipelineWatch) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """The dashboard's life: the pipeline checked in the background all along."""
+
+    @asynccontextmanager
+    async def during(app: Any) -> AsyncIterator[None]:
+        task = asyncio.create_task(pipeline.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return during
+
+
 class LoginRequired(Exception):
     """No session: the browser is sent to the login page."""
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, endpoints: socket.socket | None = None) -> FastAPI:
     secret = (
         settings.dashboard_secret.get_secret_value()
         if settings.dashboard_secret
@@ -87,10 +109,11 @@ def create_app(settings: Settings) -> FastAPI:
     action_codec = EventCodec("alert_action")
     link_codec = EventCodec("identity_link")
     catalogue = default_catalogue()
+    pipeline = PipelineWatch(settings)
 
     app = FastAPI(
         title="safeguard-stream dashboard",
-        lifespan=pool_and_producer(settings, "dashboard"),
+        lifespan=pool_and_producer(settings, "dashboard", endpoints, watching(pipeline)),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
@@ -103,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
         https_only=settings.dashboard_https_only,
         max_age=SESSION_HOURS * 3600,
     )
+    app.add_middleware(RequestMetrics)
     # Added last, so they run first: a cross-site POST never reaches a route.
     app.add_middleware(SameOrigin)
     app.add_middleware(
@@ -138,6 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
     """Live lists open now, per user."""
     hub = FeedHub()
     app.state.feeds = hub
+    app.state.pipeline = pipeline
 
     def refused(
         request: Request, error: str, code: int, headers: dict[str, str] | None = None
@@ -231,6 +256,7 @@ def create_app(settings: Settings) -> FastAPI:
             feeds[user.username] += 1
             # Registered before the catch-up, so nothing changed in between is missed.
             feed = hub.open(request.app.state.pool, user, session_id)
+            told: dict[str, Any] | None = None
             try:
                 yield "retry: 3000\n\n"
                 async with request.app.state.pool.acquire() as conn:
@@ -238,6 +264,11 @@ def create_app(settings: Settings) -> FastAPI:
                 if missed:
                     yield f"data: {json.dumps(missed)}\n\n"
                 while not await request.is_disconnected():
+                    # The page's banner follows the pipeline's state as it changes.
+                    now = pipeline.view.as_json()
+                    if {**now, "checked_at": None} != {**(told or {}), "checked_at": None}:
+                        told = now
+                        yield f"event: pipeline\ndata: {json.dumps(now)}\n\n"
                     try:
                         batch = await asyncio.wait_for(feed.queue.get(), timeout=1.0)
                     except TimeoutError:

@@ -7,14 +7,15 @@ Each command imports its service only when it runs: the worker's module builds t
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
 from safeguard.cli.common import friendly_errors
+from safeguard.kernel import ops
 from safeguard.kernel.access import reads, writes
-from safeguard.kernel.settings import load_settings
+from safeguard.kernel.settings import Settings, load_settings
 from safeguard.kernel.topics import check_topics
 
 
@@ -40,8 +41,15 @@ def intake(
     from producers.intake import create_app
 
     settings = load_settings()
+    endpoints = ops.bind(settings.ops_host, settings.intake_ops_port, "intake")
     check_topics(settings, "intake", writes(settings, "intake"))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings, endpoints),
+        host=host,
+        port=port,
+        log_level="info",
+        **logging_options(settings),
+    )
 
 
 @friendly_errors
@@ -51,8 +59,9 @@ def alert_store() -> None:
     from consumers.alert_store import serve
 
     settings = load_settings()
+    endpoints = ops.bind(settings.ops_host, settings.alert_store_ops_port, "alert-store")
     check_topics(settings, "alert-store", reads(settings, "alert-store"))
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, endpoints))
 
 
 @friendly_errors
@@ -63,11 +72,20 @@ def dashboard(
     """Run the dashboard (log in with a user from `safeguard user add`)."""
     from consumers.dashboard.app import create_app
 
+    settings = load_settings()
+    endpoints = ops.bind(settings.ops_host, settings.dashboard_ops_port, "dashboard")
     # Live lists hold server-sent-event connections open: do not wait on them for ever at stop.
     uvicorn.run(
-        create_app(load_settings()),
+        create_app(settings, endpoints),
         host=host,
         port=port,
         log_level="info",
         timeout_graceful_shutdown=5,
+        **logging_options(settings),
     )
+
+
+def logging_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's logging: its own text format, or, with ``SAFEGUARD_LOG_FORMAT=json``, none of
+    its own, so its lines go through the JSON handler set up for the command."""
+    return {"log_config": None} if settings.log_format == "json" else {}

@@ -127,7 +127,10 @@ def run(
     with logfile.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "safeguard", "worker", "-l", "info"],
-            env=service_environment("worker", {**os.environ, **shadow.env}),
+            # Beside the live worker: its health endpoints on any free port, not the live one's.
+            env=service_environment(
+                "worker", {**os.environ, **shadow.env, "SAFEGUARD_WORKER_OPS_PORT": "0"}
+            ),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

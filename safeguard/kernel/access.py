@@ -13,7 +13,9 @@ writable by exactly the parts that need it:
 - erasures are written by ``admin`` only (``safeguard erase``) and read by the worker;
 - the alert store reads only the alerts and the proposals;
 - the dead-letter topic is written by the worker and the alert store and read by ``admin`` only
-  (a dead letter may hold anything a sender put in a record).
+  (a dead letter may hold anything a sender put in a record);
+- the dashboard may describe the consumer groups of ``consumer_groups`` and their topics (their
+  members and committed offsets, never a record), for its pipeline banner.
 """
 
 from __future__ import annotations
@@ -40,6 +42,26 @@ class Grant:
     name: str
     operation: str  # read, write, create, describe
     prefixed: bool = False
+
+
+def consumer_groups(s: Settings) -> dict[str, list[str]]:
+    """Each consumer group of the pipeline and the topics it commits offsets on."""
+    return {
+        s.app_id: [
+            s.topic_observations,
+            s.topic_school_registrations,
+            s.topic_education_signals,
+            s.topic_family_departures,
+            s.topic_concern_signals,
+            s.topic_alert_actions,
+            s.topic_identity_links,
+            s.topic_identity_encodings,
+            s.topic_encoding_blocks,
+            s.topic_erasures,
+        ],
+        f"{s.app_id}-alert-store": [s.topic_alerts_concern, s.topic_alerts_education],
+        f"{s.app_id}-proposal-store": [s.topic_identity_proposals],
+    }
 
 
 def grants(s: Settings) -> list[Grant]:
@@ -74,6 +96,9 @@ def grants(s: Settings) -> list[Grant]:
         Grant("alert-store", "group", f"{s.app_id}-{name}", "read")
         for name in ALERT_STORE_CONSUMERS
     )
+    watched = consumer_groups(s)
+    out.extend(Grant("dashboard", "group", group, "describe") for group in watched)
+    topics("dashboard", "describe", sorted({t for names in watched.values() for t in names}))
     return out
 
 

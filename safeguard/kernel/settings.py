@@ -181,6 +181,34 @@ class Settings(BaseSettings):
         default=None, ge=1, le=65535, description="Faust's web server port; unset disables it."
     )
 
+    # Operations: health, metrics, logs
+    ops_host: str = Field(
+        default="127.0.0.1",
+        description="Address the services' health and metrics endpoints listen on.",
+    )
+    worker_ops_port: int = Field(
+        default=9101, ge=0, le=65535, description="The worker's /livez, /readyz, /metrics (0: any)."
+    )
+    alert_store_ops_port: int = Field(
+        default=9102, ge=0, le=65535, description="The alert store's health and metrics port."
+    )
+    intake_ops_port: int = Field(
+        default=9103, ge=0, le=65535, description="The intake's health and metrics port."
+    )
+    dashboard_ops_port: int = Field(
+        default=9104, ge=0, le=65535, description="The dashboard's health and metrics port."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object a line, for a log collector; text: for people.",
+    )
+    dashboard_lag_warning: int = Field(
+        default=1000,
+        ge=1,
+        description="Records waiting for the worker or the alert store above which the "
+        "dashboard says the pipeline is behind.",
+    )
+
     # Rules
     future_tolerance_hours: int = Field(
         default=24,

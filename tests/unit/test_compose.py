@@ -16,6 +16,11 @@ COMPOSE = ROOT / "docker-compose.yml"
 PROJECT = {"setup", "check", "worker", "alert-store", "purge", "intake", "dashboard"}
 
 
+def ops_port(service: str) -> int:
+    """The default operations port of ``service`` (the environment of a test run sets 0)."""
+    return int(Settings.model_fields[f"{service.replace('-', '_')}_ops_port"].default)
+
+
 def load() -> dict[str, Any]:
     return dict(yaml.safe_load(COMPOSE.read_text()))
 
@@ -114,7 +119,7 @@ def test_project_services_use_only_real_settings_and_reach_both_containers() -> 
     assert shared["SAFEGUARD_KAFKA_BOOTSTRAP"] == "kafka:29092"
     assert shared["SAFEGUARD_SECRETS_DIR"] == "/run/secrets"
     project = {n: s for n, s in doc["services"].items() if n in PROJECT}
-    assert set(doc["services"]) == PROJECT | {"kafka-init", "kafka", "postgres"}
+    assert set(doc["services"]) == PROJECT | {"kafka-init", "kafka", "postgres", "prometheus"}
     for name, service in project.items():
         environment = service["environment"]
         assert environment.items() >= shared.items(), name
@@ -146,6 +151,20 @@ def test_every_port_is_published_on_loopback_only_and_no_secret_is_written_here(
     assert all(source["file"].startswith("./secrets/") for source in doc["secrets"].values())
 
 
-def test_long_running_web_services_have_health_checks() -> None:
+def test_long_running_services_have_readiness_health_checks_on_their_ops_ports() -> None:
     services = load()["services"]
-    assert all("healthcheck" in services[name] for name in ("intake", "dashboard"))
+    for name in ("worker", "alert-store", "intake", "dashboard"):
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{ops_port(name)}/readyz" in probe
+    assert load()["x-safeguard-env"]["SAFEGUARD_OPS_HOST"] == "0.0.0.0"  # noqa: S104
+
+
+def test_the_prometheus_configuration_scrapes_every_service_at_its_ops_port() -> None:
+    scrape = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
+    targets = {
+        t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]
+    }
+    assert targets == {
+        f"{name}:{ops_port(name)}" for name in ("worker", "alert-store", "intake", "dashboard")
+    }
+    assert load()["services"]["prometheus"]["profiles"] == ["monitoring"]

@@ -10,6 +10,18 @@
   let interrupted = false;
   source.onerror = () => { interrupted = true; live.textContent = "Not receiving live updates: this list may be out of date (reconnecting; reload the page to be sure)."; };
   source.onopen = () => { if (interrupted) { interrupted = false; live.textContent = "Live updates resumed: reload the page for anything missed meanwhile."; } };
+  // The pipeline's state: a banner while anything stops alerts reaching this list, and an
+  // empty list says "No open alerts" only while the pipeline is known to be up to date.
+  source.addEventListener("pipeline", (message) => {
+    const state = JSON.parse(message.data);
+    const banner = document.getElementById("pipeline");
+    if (banner) {
+      banner.hidden = state.all_clear;
+      document.getElementById("pipeline-problems").textContent = state.problems.join(" ");
+    }
+    const empty = document.querySelector("#empty td");
+    if (empty) empty.textContent = state.all_clear ? empty.dataset.allClear : empty.dataset.unknown;
+  });
   source.onmessage = (message) => {
     for (const a of JSON.parse(message.data)) {
       if ((level && a.level !== level) || (kind && a.kind !== kind)) continue;
