@@ -150,6 +150,14 @@ class ErasureReport:
     proposals: int
     audit_rows_redacted: int
 
+    @classmethod
+    def of(cls, references: int, alerts: int | str, *statuses: str) -> ErasureReport:
+        """From the counts, and PostgreSQL's status of each DELETE or UPDATE (``DELETE 3``):
+        versions, intake records, proposals, audit rows redacted."""
+        versions, intake, proposals, redacted = (_count(s) for s in statuses)
+        alerts = alerts if isinstance(alerts, int) else _count(alerts)
+        return cls(references, alerts, versions, intake, proposals, redacted)
+
 
 async def erase_in_database(
     conn: asyncpg.Connection,
@@ -193,14 +201,7 @@ async def erase_in_database(
             " erased_at = GREATEST(erased_references.erased_at, $3)",
             [(reference_digest(ref), erasure_id, erased_at) for ref in refs_list],
         )
-        result = ErasureReport(
-            references=len(refs_list),
-            alerts=len(ids),
-            versions=_count(versions),
-            intake_records=_count(intake),
-            proposals=_count(proposals),
-            audit_rows_redacted=_count(redacted),
-        )
+        result = ErasureReport.of(len(refs_list), len(ids), versions, intake, proposals, redacted)
         await conn.execute(
             "INSERT INTO audit (username, action, detail) VALUES ($1, 'erase', $2)",
             username,
@@ -251,12 +252,14 @@ async def keep_forgotten(conn: asyncpg.Connection, before: Forgetting) -> Erasur
             before.erased,
         )
         digests = [row[0] for row in before.erased]
-        # Alerts of an erased reference join the forgotten ones, as the erasure made them.
+        # Alerts of an erased reference raised before its erasure join the forgotten ones, as
+        # the erasure made them (one raised since is of new information, and stays).
+        # PostgreSQL's sha256 of 'erased:' || the reference is ``reference_digest``.
         await conn.execute(
-            # PostgreSQL's sha256 of 'erased:' || the reference is ``reference_digest``.
             "INSERT INTO forgotten_alerts (alert_id, through_version, why)"
-            " SELECT alert_id, version, 'erasure' FROM alerts"
-            " WHERE encode(sha256(convert_to('erased:' || child_ref, 'UTF8')), 'hex') = ANY($1)"
+            " SELECT a.alert_id, a.version, 'erasure' FROM alerts a JOIN erased_references e"
+            " ON encode(sha256(convert_to('erased:' || a.child_ref, 'UTF8')), 'hex') = e.ref_digest"
+            " WHERE e.ref_digest = ANY($1) AND a.raised_at <= e.erased_at"
             " ON CONFLICT (alert_id) DO UPDATE SET through_version ="
             " GREATEST(forgotten_alerts.through_version, EXCLUDED.through_version)",
             digests,
@@ -270,14 +273,16 @@ async def keep_forgotten(conn: asyncpg.Connection, before: Forgetting) -> Erasur
             " WHERE a.alert_id = f.alert_id AND a.version <= f.through_version"
         )
         intake = await conn.execute(
-            "DELETE FROM intake_events"
-            " WHERE encode(sha256(convert_to('erased:' || child_ref, 'UTF8')), 'hex') = ANY($1)",
+            "DELETE FROM intake_events i USING erased_references e"
+            " WHERE encode(sha256(convert_to('erased:' || i.child_ref, 'UTF8')), 'hex')"
+            " = e.ref_digest AND e.ref_digest = ANY($1) AND i.received_at <= e.erased_at",
             digests,
         )
         proposals = await conn.execute(
-            "DELETE FROM link_proposals"
-            " WHERE encode(sha256(convert_to('erased:' || ref_a, 'UTF8')), 'hex') = ANY($1)"
-            " OR encode(sha256(convert_to('erased:' || ref_b, 'UTF8')), 'hex') = ANY($1)",
+            "DELETE FROM link_proposals p USING erased_references e"
+            " WHERE e.ref_digest = ANY($1) AND p.proposed_at <= e.erased_at AND e.ref_digest IN"
+            " (encode(sha256(convert_to('erased:' || p.ref_a, 'UTF8')), 'hex'),"
+            " encode(sha256(convert_to('erased:' || p.ref_b, 'UTF8')), 'hex'))",
             digests,
         )
         redacted = await conn.execute(
@@ -285,11 +290,4 @@ async def keep_forgotten(conn: asyncpg.Connection, before: Forgetting) -> Erasur
             " AND f.why = 'erasure' AND a.detail IS NOT NULL AND a.detail <> $1",
             ERASED_DETAIL,
         )
-    return ErasureReport(
-        references=len(digests),
-        alerts=_count(alerts),
-        versions=_count(versions),
-        intake_records=_count(intake),
-        proposals=_count(proposals),
-        audit_rows_redacted=_count(redacted),
-    )
+    return ErasureReport.of(len(digests), alerts, versions, intake, proposals, redacted)

@@ -2,7 +2,8 @@
 
     GET  /login, POST /login, POST /logout
     GET  /                       open alerts (filters: ?level=, ?kind=), live over /events
-    GET  /events                 server-sent events: alerts changed since the page loaded
+    GET  /events                 server-sent events: alerts changed since the page loaded, and
+                                 the pipeline's state as it changes (``event: pipeline``)
     GET  /alerts/{alert_id}      the alert: evidence timeline, reasons, actions, versions (audited)
     POST /alerts/{alert_id}/acknowledge | /assign | /close   (audited, published as AlertAction)
     GET  /identity               links proposed from agencies' encodings, waiting (audited)
@@ -12,7 +13,8 @@
 Sessions live in the database; the signed cookie (``SameSite=Strict``, so another site cannot
 post with it) only names one, so signing out or removing the user ends it at once. Every POST
 also needs the session's form token (``consumers.dashboard.csrf``). A
-practitioner sees only their local authority's alerts; an administrator sees all.
+practitioner sees only their local authority's alerts; an administrator sees all. Every page
+says when the pipeline behind it is down or behind (``consumers.dashboard.pipeline``).
 """
 
 import asyncio

@@ -1,14 +1,15 @@
 """``safeguard status``: is every part of the pipeline there, ready, and keeping up?
 
 Asks each part itself (its ``/readyz`` on its operations port), the broker (each consumer group's
-members and records waiting, per topic and partition) and the launcher (the local broker and
-database). Prints a table, or ``--json``; exits 1 when anything is not healthy, so a script or a
-cron job can act on it.
+members, records waiting per topic and partition, and the newest record processed per topic)
+and the launcher (the local broker and database). Prints a table, or ``--json``; exits 1 when
+anything is not healthy, so a script or a cron job can act on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import urllib.error
 import urllib.request
@@ -22,7 +23,7 @@ from safeguard import infra
 from safeguard.cli.common import console, friendly_errors
 from safeguard.kernel.access import consumer_groups
 from safeguard.kernel.clients import connection_options
-from safeguard.kernel.lag import GroupLag, group_lags
+from safeguard.kernel.lag import GroupLag, group_lags, newest_processed
 from safeguard.kernel.settings import Settings, load_settings
 
 COMPONENTS = ("worker", "alert-store", "intake", "dashboard")
@@ -71,14 +72,27 @@ def ask(name: str, address: str) -> Component:
     return Component(name, False, "not ready", detail, address)
 
 
-def lags(settings: Settings) -> tuple[list[GroupLag], str | None]:
-    """Every consumer group's lag, or the reason it could not be read."""
+def lags(settings: Settings) -> tuple[list[GroupLag], dict[str, dict[str, float]], str | None]:
+    """Every consumer group's lag and the time of the newest record it processed per topic,
+    or the reason they could not be read."""
+    connection = connection_options(settings, "admin")
+
+    async def read() -> tuple[list[GroupLag], dict[str, dict[str, float]]]:
+        groups = await group_lags(connection, consumer_groups(settings))
+        newest = {g.group: await newest_processed(connection, g.group, g) for g in groups}
+        return groups, newest
+
     try:
-        return asyncio.run(
-            group_lags(connection_options(settings, "admin"), consumer_groups(settings))
-        ), None
+        groups, newest = asyncio.run(read())
     except Exception as exc:
-        return [], f"the broker did not answer ({type(exc).__name__})"
+        return [], {}, f"the broker did not answer ({type(exc).__name__})"
+    return groups, newest, None
+
+
+def when(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
 @friendly_errors
@@ -98,7 +112,7 @@ def status_command(
         raise typer.BadParameter(f"no such part: {', '.join(unknown)}", param_hint="--skip")
     services = infra.status(settings)
     parts = components(settings, set(skip or []))
-    groups, lag_error = lags(settings)
+    groups, newest, lag_error = lags(settings)
     threshold = settings.dashboard_lag_warning
     behind = [g for g in groups if g.total > threshold]
     healthy = (
@@ -115,13 +129,19 @@ def status_command(
                 for s in services
             ],
             "components": [asdict(p) for p in parts],
-            "consumer_groups": [g.as_json() for g in groups],
+            "consumer_groups": [
+                {
+                    **g.as_json(),
+                    "newest_processed": {t: when(v) for t, v in newest[g.group].items()},
+                }
+                for g in groups
+            ],
             "lag_error": lag_error,
             "lag_warning": threshold,
         }
         typer.echo(json.dumps(report, indent=2))
     else:
-        show(services, parts, groups, lag_error, threshold, healthy)
+        show(services, parts, groups, newest, lag_error, threshold, healthy)
     if not healthy:
         raise typer.Exit(1)
 
@@ -130,6 +150,7 @@ def show(
     services: list[infra.ServiceStatus],
     parts: list[Component],
     groups: list[GroupLag],
+    newest: dict[str, dict[str, float]],
     lag_error: str | None,
     threshold: int,
     healthy: bool,
@@ -146,11 +167,12 @@ def show(
         console.print(f"consumer groups: not known: {lag_error}", highlight=False)
     else:
         lag_table = Table(title="Consumer groups (records waiting)", title_justify="left")
-        for column in ("group", "state", "members", "topic", "waiting"):
+        for column in ("group", "state", "members", "topic", "waiting", "newest processed"):
             lag_table.add_column(column, overflow="fold")
         for g in groups:
             for topic, waiting in g.by_topic().items():
-                lag_table.add_row(g.group, g.state, str(g.members), topic, str(waiting))
+                seen = when(newest[g.group].get(topic))
+                lag_table.add_row(g.group, g.state, str(g.members), topic, str(waiting), seen)
         console.print(lag_table)
         for g in groups:
             if g.total > threshold:

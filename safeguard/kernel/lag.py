@@ -168,3 +168,38 @@ async def rewind(connection: Mapping[str, Any], group: str, plan: list[Rewind]) 
         await consumer.commit(tps)
     finally:
         await consumer.stop()
+
+
+async def newest_processed(
+    connection: Mapping[str, Any], group: str, lag: GroupLag, wait: float = 10.0
+) -> dict[str, float]:
+    """The Kafka time (Unix seconds) of the newest record ``group`` has processed, per topic:
+    the record before its committed offset on each partition. Needs READ on the topics."""
+    admin = AIOKafkaAdminClient(**connection)
+    consumer = AIOKafkaConsumer(**connection, group_id=None, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        every = [TopicPartition(t, p) for t, p in sorted(lag.lag)]
+        committed = await admin.list_consumer_group_offsets(group, partitions=every)
+        wanted = {tp: c.offset - 1 for tp, c in committed.items() if c.offset > 0}
+        if not wanted:
+            return {}
+        consumer.assign(list(wanted))
+        for tp, offset in wanted.items():
+            consumer.seek(tp, offset)
+        newest: dict[str, float] = {}
+        seen: set[TopicPartition] = set()
+        deadline = asyncio.get_running_loop().time() + wait
+        while len(seen) < len(wanted) and asyncio.get_running_loop().time() < deadline:
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                if tp in seen or not records:
+                    continue
+                seen.add(tp)
+                consumer.pause(tp)
+                moment = records[0].timestamp / 1000
+                newest[tp.topic] = max(newest.get(tp.topic, 0.0), moment)
+        return newest
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -111,7 +111,7 @@ def total(
 
 def status(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
-        safeguard("status", "--json", "--skip", "intake"),
+        safeguard("status", "--json"),
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -133,7 +133,8 @@ def dashboard(ops: dict[str, Any], dsn_module: str) -> Iterator[httpx.Client]:
     user = f"ops-{uuid.uuid4().hex[:6]}"
     db(dsn_module, lambda c: add_user(c, user, "correct horse battery", "practitioner", QUIET_AREA))
     argv = safeguard("dashboard", "--port", str(port))
-    with background(argv, ops["env"], ops["folder"] / "dashboard.log"):
+    env = {**ops["env"], "SAFEGUARD_LOG_FORMAT": "json"}
+    with background(argv, env, ops["folder"] / "dashboard.log"):
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
         wait_for(lambda: ready(ops["ports"]["dashboard"])[0] == 200, 60, "the dashboard")
         wait_for(lambda: answers(client, "/login"), 30, "the dashboard's own port")
@@ -141,6 +142,22 @@ def dashboard(ops: dict[str, Any], dsn_module: str) -> Iterator[httpx.Client]:
             client, "/login", data={"username": user, "password": "correct horse battery"}
         )
         assert signed_in.status_code in (200, 303), signed_in.text
+        yield client
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def intake(ops: dict[str, Any]) -> Iterator[httpx.Client]:
+    """The intake's process (no agency needs to send anything for its health)."""
+    port = free_port()
+    key = ops["folder"] / "partnership.key"
+    key.write_bytes(b"k" * 32)
+    key.chmod(0o600)
+    env = {**ops["env"], "SAFEGUARD_PSEUDONYM_KEY_FILE": str(key), "SAFEGUARD_LOG_FORMAT": "json"}
+    with background(safeguard("intake", "--port", str(port)), env, ops["folder"] / "intake.log"):
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        wait_for(lambda: ready(ops["ports"]["intake"])[0] == 200, 60, "the intake")
+        wait_for(lambda: answers(client, "/health"), 30, "the intake's own port")
         yield client
         client.close()
 
@@ -168,7 +185,11 @@ def banner(client: httpx.Client) -> tuple[bool, str, str]:
 
 
 def test_the_pipeline_says_what_it_is_doing_from_a_first_start(
-    fresh_broker: Settings, ops: dict[str, Any], dashboard: httpx.Client, dsn_module: str
+    fresh_broker: Settings,
+    ops: dict[str, Any],
+    dashboard: httpx.Client,
+    intake: httpx.Client,
+    dsn_module: str,
 ) -> None:
     env, ports, prefix, folder = ops["env"], ops["ports"], ops["prefix"], ops["folder"]
     store_log, worker_log = folder / "store.log", folder / "worker.log"
@@ -214,6 +235,10 @@ def test_the_pipeline_says_what_it_is_doing_from_a_first_start(
                 worker_log,
             )
             assert group(report, prefix)["members"] == 1
+            # The newest record the worker processed was sent moments ago.
+            newest = group(report, prefix)["newest_processed"][env["SAFEGUARD_TOPIC_OBSERVATIONS"]]
+            age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(newest)
+            assert dt.timedelta(0) <= age < dt.timedelta(minutes=10)
             assert group(report, f"{prefix}-alert-store")["lag"] == 0
             wait_for(
                 lambda: (
@@ -311,6 +336,15 @@ def test_the_pipeline_says_what_it_is_doing_from_a_first_start(
                 )
                 == 0
             )
+            health = intake.get("/health")
+            assert (health.status_code, health.json()) == (
+                200,
+                {"status": "ok", "checks": {"broker": "ok", "database": "ok"}},
+            )
+            took_in = samples(ports["intake"])
+            assert (
+                total(took_in, "safeguard_http_requests_total", route="/health", status="200") >= 1
+            )
             served = samples(ports["dashboard"])
             assert (
                 total(
@@ -337,6 +371,9 @@ def test_the_pipeline_says_what_it_is_doing_from_a_first_start(
     assert isinstance(dead[0]["offset"], int)
     text = worker_log.read_text()
     assert not [n for n in CHILDREN if child(n) in text]
+    for service in ("dashboard", "intake"):  # uvicorn's own lines too
+        lines = (folder / f"{service}.log").read_text().splitlines()
+        assert {json.loads(line)["service"] for line in lines if line.strip()} == {service}
 
 
 JAVA = REPO / "consumers" / "java-alert-reader"

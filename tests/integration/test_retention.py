@@ -92,3 +92,55 @@ def test_the_purge_removes_what_is_past_its_retention_and_a_replay_does_not_rest
         publish(kafka, topic, records[:2])
         wait_for(lambda: consumed_all(kafka, group, topic), 60, "the store to read the replay", log)
         assert held() == {still_open: 1}
+
+
+def test_a_restore_removes_again_what_was_erased_since_its_backup_and_keeps_what_came_after(
+    kafka: Settings, worker_env: dict[str, str], dsn: str, tmp_path: Path
+) -> None:
+    """``keep_forgotten``, as ``safeguard db restore`` runs it: an alert of an erased reference
+    raised before the erasure goes again; one raised since (new information) stays."""
+    import asyncio
+    import datetime as dt
+
+    import asyncpg
+
+    from consumers.retention import Forgetting, keep_forgotten
+    from schemas.validation import reference_digest
+
+    ref = uuid.uuid4().hex * 2
+    before, after = (f"combined_concern-{uuid.uuid4().hex[:24]}" for _ in range(2))
+    erased_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    later = {"raised_at": dt.datetime.now(dt.UTC).replace(microsecond=0), "child_ref": ref}
+    records = [
+        (ref.encode(), ALERTS.encode(alert(before, 1, child_ref=ref))),
+        (ref.encode(), ALERTS.encode(alert(after, 1, **later))),
+    ]
+    topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
+    group = f"{worker_env['SAFEGUARD_APP_ID']}-alert-store"
+    log = tmp_path / "store.log"
+    with background(safeguard("alert-store"), worker_env, log):
+        publish(kafka, topic, records)
+        wait_for(lambda: consumed_all(kafka, group, topic), 60, "the store to commit", log)
+    ids = [before, after]
+    assert len(query(dsn, "SELECT 1 FROM alerts WHERE alert_id = ANY($1)", ids)) == 2
+
+    async def restore_keeps_forgetting() -> tuple[int, int]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            report = await keep_forgotten(
+                conn, Forgetting([], [(reference_digest(ref), "e-restore", erased_at)])
+            )
+        finally:
+            await conn.close()
+        return report.references, report.versions
+
+    references, versions = asyncio.run(restore_keeps_forgetting())
+    assert references == 1 and versions >= 1
+    assert [
+        r["alert_id"]
+        for r in query(dsn, "SELECT alert_id FROM alerts WHERE alert_id = ANY($1)", ids)
+    ] == [after]
+    assert query(
+        dsn, "SELECT through_version, why FROM forgotten_alerts WHERE alert_id = $1", before
+    ) == [(1, "erasure")]
+    assert query(dsn, "SELECT 1 FROM forgotten_alerts WHERE alert_id = $1", after) == []
