@@ -73,7 +73,9 @@ def child(n: int) -> str:
 def observation(
     n: int, i: int, indicator: str, agency: tuple[str, str], *, urgent: bool = False
 ) -> tuple[bytes, bytes]:
-    when = T0 + dt.timedelta(minutes=i)
+    # Within the day after T0, so never after the worker's clock (T0 + 1 day): an event dated
+    # after "now" is refused, and a benchmark of refusals would measure nothing.
+    when = T0 + dt.timedelta(seconds=i % 86_400)
     ref = child(n)
     return ref.encode(), CODEC.encode(
         {
@@ -145,6 +147,24 @@ class Run:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+    def records(self, topic: str) -> int:
+        """How many records ``topic`` holds (its partitions' end offsets)."""
+        consumer = KafkaConsumer(**consumer_options(self.settings, "admin", None))
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(self.scale.partitions)]
+            return int(sum(consumer.end_offsets(partitions).values()))
+        finally:
+            consumer.close()
+
+    def refused_none(self, env: dict[str, str], what: str) -> None:
+        """Stop the benchmark if the worker dead-lettered any of a phase's events."""
+        dead = self.records(env["SAFEGUARD_TOPIC_DEADLETTER"])
+        if dead:
+            raise SystemExit(
+                f"the worker dead-lettered {dead} records in {what}: the figures would measure "
+                "refusals, not processing"
+            )
 
     def lag(self, group: str, topic: str) -> int:
         consumer = KafkaConsumer(**consumer_options(self.settings, "admin", None))

@@ -23,10 +23,7 @@ def throughput(run: Run, profile: Path | None = None) -> dict[str, Any]:
     s = run.scale
     env = run.topics("throughput")
     topic = env["SAFEGUARD_TOPIC_OBSERVATIONS"]
-    records = [
-        observation(i % s.children, i, ORDINARY[i % len(ORDINARY)], AGENCIES[(i // s.children) % 3])
-        for i in range(s.events)
-    ]
+    records = _records(run)
     console.log(f"preloading {s.events} events for {s.children} children")
     run.produce(topic, records)
     del records
@@ -51,6 +48,7 @@ def throughput(run: Run, profile: Path | None = None) -> dict[str, Any]:
             raise SystemExit(f"the worker exited; see {run.tmp / 'throughput.log'}")
         time.sleep(0.5)
     elapsed = time.monotonic() - started
+    run.refused_none(env, "the throughput phase")
     if profile is None:
         rss = peak_rss_mb(proc.pid)
         stop(proc)
@@ -58,6 +56,9 @@ def throughput(run: Run, profile: Path | None = None) -> dict[str, Any]:
         rss = peak_rss_mb(int(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()))
         stop(proc, signal.SIGINT)
     worker_rate = s.events / elapsed
+    # The same worker without Faust's Prometheus sensors, over the same records (a group and
+    # state of its own): what those sensors cost per message.
+    bare = _worker_without_faust_metrics(run) if profile is None else None
     return {
         "profiled": profile is not None,
         "events": s.events,
@@ -72,8 +73,37 @@ def throughput(run: Run, profile: Path | None = None) -> dict[str, Any]:
         "worker_vs_faust_same_io": round(worker_rate / faust_rates["same_io"], 3),
         "faust_noop_vs_aiokafka": round(faust_rates["noop"] / decode_rate, 3),
         "worker_seconds": round(elapsed, 1),
+        "worker_without_faust_metrics_events_per_s": round(bare) if bare else None,
+        "worker_vs_without_faust_metrics": round(worker_rate / bare, 3) if bare else None,
         "peak_rss_mb": round(rss, 1),
     }
+
+
+def _worker_without_faust_metrics(run: Run) -> float:
+    """The worker with ``SAFEGUARD_WORKER_FAUST_METRICS=false``, over the same records on topics
+    of its own: what Faust's Prometheus sensors cost."""
+    env = {**run.topics("throughput-bare"), "SAFEGUARD_WORKER_FAUST_METRICS": "false"}
+    topic = env["SAFEGUARD_TOPIC_OBSERVATIONS"]
+    run.produce(topic, _records(run))
+    console.log("worker without Faust's Prometheus sensors: start to zero lag")
+    started = time.monotonic()
+    proc = run.worker(env, "throughput-bare")
+    while run.lag(env["SAFEGUARD_APP_ID"], topic) > 0:
+        if proc.poll() is not None:
+            raise SystemExit(f"the worker exited; see {run.tmp / 'throughput-bare.log'}")
+        time.sleep(0.5)
+    elapsed = time.monotonic() - started
+    stop(proc)
+    run.refused_none(env, "the throughput phase without Faust's sensors")
+    return run.scale.events / elapsed
+
+
+def _records(run: Run) -> list[tuple[bytes, bytes]]:
+    s = run.scale
+    return [
+        observation(i % s.children, i, ORDINARY[i % len(ORDINARY)], AGENCIES[(i // s.children) % 3])
+        for i in range(s.events)
+    ]
 
 
 def _faust_ceiling(run: Run, env: dict[str, str], mode: str, topic: str, out: str) -> float:

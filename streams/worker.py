@@ -40,9 +40,10 @@ def run(settings: Settings, loglevel: str = "info") -> None:
         await ops.serve(endpoints, sock)
 
     app.task(serve_operations_endpoints)
-    # Faust's own sensors (messages in and out per topic, commit and send latency, rebalances)
-    # join the project's metrics on the same /metrics.
-    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(REGISTRY, "faust"))
+    if settings.worker_faust_metrics:
+        # Faust's own sensors (messages in and out per topic, commit and send latency,
+        # rebalances) join the project's metrics on the same /metrics.
+        app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(REGISTRY, "faust"))
 
     marker = Path(app.conf.appdir) / "stopped-cleanly"
     forget_state_after_an_unclean_stop(Path(app.conf.tabledir), marker)

@@ -91,6 +91,7 @@ def run(settings: Settings, *, once: bool, children: int, seed: int, port: int) 
         console.print(
             f"\n[bold]dashboard[/] http://127.0.0.1:{port}  login [bold]{DEMO_USER}[/] / "
             f"[bold]{password}[/]   intake http://127.0.0.1:{port + 1}/docs\n"
+            "health and lag of every part: [bold]safeguard status[/] (another terminal)\n"
         )
         latest = _follow(alerts, processes, restart, once=once)
         alerts.close()

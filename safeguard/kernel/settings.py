@@ -198,6 +198,11 @@ class Settings(BaseSettings):
     dashboard_ops_port: int = Field(
         default=9104, ge=0, le=65535, description="The dashboard's health and metrics port."
     )
+    worker_faust_metrics: bool = Field(
+        default=True,
+        description="Faust's own Prometheus sensors on the worker's /metrics (a cost per "
+        "message: `make bench` measures it); false: the project's metrics only.",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="json: one JSON object a line, for a log collector; text: for people.",

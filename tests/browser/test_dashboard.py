@@ -138,3 +138,36 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_the_banner_says_the_worker_is_not_running_and_goes_when_it_starts_without_a_reload(
+    browser: Browser, worker_env: dict[str, str], tmp_path: Path, artifacts: Path
+) -> None:
+    username = add_practitioner(worker_env, "W06000020")  # an area no test sends alerts about
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with (
+        background(safeguard("alert-store"), worker_env, tmp_path / "store.log"),
+        background(
+            safeguard("dashboard", "--port", str(port)), worker_env, tmp_path / "dashboard.log"
+        ),
+    ):
+        wait_for(lambda: _answers(f"{base}/login"), 60, "the dashboard", tmp_path / "dashboard.log")
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"{base}/login")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Open alerts")).to_be_visible()
+        banner = page.get_by_role("alert")
+        expect(banner).to_contain_text("The stream worker is not running", timeout=30_000)
+        expect(page.locator("#empty")).to_contain_text(
+            "No open alerts are stored, but the pipeline"
+        )
+        page.screenshot(path=str(artifacts / "5-worker-not-running.png"))
+        with background(safeguard("worker"), worker_env, tmp_path / "worker.log"):
+            # No reload: the live feed tells the page, and the banner goes.
+            expect(banner).to_be_hidden(timeout=90_000)
+            expect(page.locator("#empty")).to_have_text("No open alerts.")
+            page.screenshot(path=str(artifacts / "6-all-clear.png"))
+        page.close()

@@ -39,6 +39,8 @@ def test_the_benchmark_runs_and_writes_its_figures(kafka: Settings, tmp_path: Pa
     assert figures["throughput"]["faust_noop_events_per_s"] > 0
     assert figures["throughput"]["faust_same_io_events_per_s"] > 0
     assert figures["throughput"]["worker_vs_faust_same_io"] > 0
+    assert figures["throughput"]["worker_without_faust_metrics_events_per_s"] > 0
+    assert figures["throughput"]["worker_vs_without_faust_metrics"] > 0
     assert figures["latency"]["alerts"] == figures["latency"]["events"] >= 500
     assert figures["latency"]["p99_ms"] >= figures["latency"]["p50_ms"] > 0
     assert figures["recovery"]["restart_to_first_alert_s"] is not None
