@@ -252,14 +252,16 @@ async def keep_forgotten(conn: asyncpg.Connection, before: Forgetting) -> Erasur
             before.erased,
         )
         digests = [row[0] for row in before.erased]
-        # Alerts of an erased reference raised before its erasure join the forgotten ones, as
-        # the erasure made them (one raised since is of new information, and stays).
+        # Alerts of an erased reference stored before its erasure join the forgotten ones, as
+        # the erasure made them; one first stored since is of new information, and stays (its
+        # raised_at is event time, which may be earlier: received_at is when it was stored).
         # PostgreSQL's sha256 of 'erased:' || the reference is ``reference_digest``.
         await conn.execute(
             "INSERT INTO forgotten_alerts (alert_id, through_version, why)"
             " SELECT a.alert_id, a.version, 'erasure' FROM alerts a JOIN erased_references e"
             " ON encode(sha256(convert_to('erased:' || a.child_ref, 'UTF8')), 'hex') = e.ref_digest"
-            " WHERE e.ref_digest = ANY($1) AND a.raised_at <= e.erased_at"
+            " WHERE e.ref_digest = ANY($1) AND EXISTS (SELECT 1 FROM alert_versions v"
+            " WHERE v.alert_id = a.alert_id AND v.received_at <= e.erased_at)"
             " ON CONFLICT (alert_id) DO UPDATE SET through_version ="
             " GREATEST(forgotten_alerts.through_version, EXCLUDED.through_version)",
             digests,

@@ -11,7 +11,7 @@ from pathlib import Path
 from safeguard.kernel.settings import Settings
 
 from .helpers import REPO, background, consumed_all, db, publish, safeguard, wait_for
-from .test_alert_store import ALERTS, alert, query
+from .test_alert_store import ALERTS, T0, alert, query
 
 
 def purge(env: dict[str, str], *args: str) -> str:
@@ -101,6 +101,7 @@ def test_a_restore_removes_again_what_was_erased_since_its_backup_and_keeps_what
     raised before the erasure goes again; one raised since (new information) stays."""
     import asyncio
     import datetime as dt
+    import time
 
     import asyncpg
 
@@ -109,19 +110,25 @@ def test_a_restore_removes_again_what_was_erased_since_its_backup_and_keeps_what
 
     ref = uuid.uuid4().hex * 2
     before, after = (f"combined_concern-{uuid.uuid4().hex[:24]}" for _ in range(2))
-    erased_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    later = {"raised_at": dt.datetime.now(dt.UTC).replace(microsecond=0), "child_ref": ref}
-    records = [
-        (ref.encode(), ALERTS.encode(alert(before, 1, child_ref=ref))),
-        (ref.encode(), ALERTS.encode(alert(after, 1, **later))),
-    ]
+    # The later alert's evidence is older than the erasure (event time): what counts is when
+    # it was stored.
+    later = {"raised_at": T0, "child_ref": ref}
     topic = worker_env["SAFEGUARD_TOPIC_ALERTS_CONCERN"]
     group = f"{worker_env['SAFEGUARD_APP_ID']}-alert-store"
     log = tmp_path / "store.log"
-    with background(safeguard("alert-store"), worker_env, log):
-        publish(kafka, topic, records)
-        wait_for(lambda: consumed_all(kafka, group, topic), 60, "the store to commit", log)
     ids = [before, after]
+    with background(safeguard("alert-store"), worker_env, log):
+        publish(kafka, topic, [(ref.encode(), ALERTS.encode(alert(before, 1, child_ref=ref)))])
+        wait_for(
+            lambda: query(dsn, "SELECT 1 FROM alerts WHERE alert_id = $1", before),
+            60,
+            "the first alert",
+            log,
+        )
+        erased_at = dt.datetime.now(dt.UTC)
+        time.sleep(0.5)
+        publish(kafka, topic, [(ref.encode(), ALERTS.encode(alert(after, 1, **later)))])
+        wait_for(lambda: consumed_all(kafka, group, topic), 60, "the store to commit", log)
     assert len(query(dsn, "SELECT 1 FROM alerts WHERE alert_id = ANY($1)", ids)) == 2
 
     async def restore_keeps_forgetting() -> tuple[int, int]:
