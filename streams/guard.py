@@ -56,7 +56,6 @@ class Effects:
     alerts: list[tuple[str, str]] = field(default_factory=list)
     #: Why the record was dead-lettered (the error's class), if it was.
     rejected: str | None = None
-    crashed: bool = False
 
     def send(self, topic: Any, key: bytes | None, value: bytes) -> None:
         self.sends.append((topic, key, value))
@@ -154,7 +153,7 @@ class Guard:
         metrics.record_done(self.group, message.topic, getattr(message, "timestamp", None), outcome)
         if effects.rejected is not None:
             metrics.dead_letters.labels(effects.rejected).inc()
-        if effects.crashed:
+        if effects.rejected == HandlerError.__name__:  # the handler's own fault
             metrics.agent_crashes.labels(self.agent).inc()
         for kind, level in effects.alerts:
             metrics.alerts_raised.labels(kind, level).inc()
@@ -191,7 +190,7 @@ class Guard:
             getattr(error, "field", ""),
             extra=record_fields(message),
         )
-        effects = Effects(rejected=type(error).__name__, crashed=isinstance(error, HandlerError))
+        effects = Effects(rejected=type(error).__name__)
         effects.send(
             self.deadletter, message.key, dead_letter(message, error, f"worker.{self.agent}")
         )
