@@ -142,23 +142,31 @@ async def serve(settings: Settings, endpoints: socket.socket | None = None) -> N
     import signal
 
     from consumers.proposals import ProposalStore
+    from consumers.schools import SchoolStore
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    alerts, proposals = AlertStore(settings), ProposalStore(settings)
+    alerts, proposals, schools = (
+        AlertStore(settings),
+        ProposalStore(settings),
+        SchoolStore(settings),
+    )
     ops_task = None
     if endpoints is not None:
         checks: dict[str, ops.Check] = {
             "broker": ops.BrokerCheck(settings, "alert-store"),
             "database": ops.database_check(lambda: alerts.pool),
-            "consumers": consuming(alerts, proposals),
+            "consumers": consuming(alerts, proposals, schools),
         }
         ops_task = asyncio.create_task(ops.serve(ops.ops_app("alert-store", checks), endpoints))
     try:
-        # Proposed links are stored beside the alerts; either one failing stops the process.
-        await asyncio.gather(alerts.run(stop=stop), proposals.run(stop=stop))
+        # Proposed links and the schools' names are stored beside the alerts; any one of them
+        # failing stops the process.
+        await asyncio.gather(
+            alerts.run(stop=stop), proposals.run(stop=stop), schools.run(stop=stop)
+        )
     finally:
         if ops_task is not None:
             ops_task.cancel()

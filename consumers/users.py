@@ -13,10 +13,13 @@ from dataclasses import dataclass
 import asyncpg
 
 from safeguard.kernel.errors import InvalidRecordError, SafeguardError
+from schemas.catalogue import AGENCY_TYPES
 
 # scrypt cost: n=2**14, r=8, p=1 (the parameters OWASP lists for scrypt), 32-byte key.
 _N, _R, _P = 2**14, 8, 1
 ROLES = ("practitioner", "admin")
+#: The kinds of agency a user may work in.
+SERVICES = AGENCY_TYPES
 
 
 class UserError(SafeguardError):
@@ -28,6 +31,8 @@ class User:
     username: str
     role: str
     local_authority: str | None
+    service: str | None = None
+    """The kind of agency the user works in (the guidance shows its practice points first)."""
 
     @property
     def is_admin(self) -> bool:
@@ -63,7 +68,12 @@ def check_password(password: str, stored: str) -> bool:
 
 
 async def add_user(
-    conn: asyncpg.Connection, username: str, password: str, role: str, local_authority: str | None
+    conn: asyncpg.Connection,
+    username: str,
+    password: str,
+    role: str,
+    local_authority: str | None,
+    service: str | None = None,
 ) -> User:
     if role not in ROLES:
         raise InvalidRecordError(f"role: {role!r} is not one of {', '.join(ROLES)}", field="role")
@@ -71,20 +81,23 @@ async def add_user(
         raise InvalidRecordError(
             "local_authority: a practitioner needs one", field="local_authority"
         )
+    if service is not None and service not in SERVICES:
+        raise InvalidRecordError(f"service: not one of {', '.join(SERVICES)}", field="service")
     if len(password) < 12:
         raise InvalidRecordError("password: use at least 12 characters", field="password")
     try:
         await conn.execute(
-            "INSERT INTO users (username, password_hash, role, local_authority)"
-            " VALUES ($1, $2, $3, $4)",
+            "INSERT INTO users (username, password_hash, role, local_authority, service)"
+            " VALUES ($1, $2, $3, $4, $5)",
             username,
             hash_password(password),
             role,
             local_authority,
+            service,
         )
     except asyncpg.UniqueViolationError:
         raise UserError(f"user {username!r} already exists") from None
-    return User(username, role, local_authority)
+    return User(username, role, local_authority, service)
 
 
 #: Checked against for an unknown user: one scrypt either way, so the time taken does not say
@@ -152,13 +165,15 @@ async def start_session(conn: asyncpg.Connection, username: str, hours: int) -> 
 async def session_user(conn: asyncpg.Connection, session_id: str) -> User | None:
     """The user of a session still open (not ended, not expired, the user not removed)."""
     row = await conn.fetchrow(
-        "SELECT u.username, u.role, u.local_authority FROM sessions s"
+        "SELECT u.username, u.role, u.local_authority, u.service FROM sessions s"
         " JOIN users u ON u.username = s.username"
         " WHERE s.session_id = $1 AND s.ended_at IS NULL AND s.expires_at > now()"
         " AND u.disabled_at IS NULL",
         session_id,
     )
-    return User(row["username"], row["role"], row["local_authority"]) if row else None
+    return (
+        User(row["username"], row["role"], row["local_authority"], row["service"]) if row else None
+    )
 
 
 async def end_session(conn: asyncpg.Connection, session_id: str) -> None:

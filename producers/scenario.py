@@ -51,21 +51,21 @@ STORIES = (
 # (local authority, name, has a port of entry)
 AREAS = (
     ("W06000001", "Isle of Anglesey", True),
-    ("W06000023", "Pembrokeshire", True),
+    ("W06000009", "Pembrokeshire", True),
     ("W06000015", "Cardiff", True),
     ("W06000011", "Swansea", False),
     ("W06000024", "Merthyr Tydfil", False),
 )
 HEALTH = {
     "W06000001": "hb-betsi-cadwaladr",
-    "W06000023": "hb-hywel-dda",
+    "W06000009": "hb-hywel-dda",
     "W06000015": "hb-cardiff-vale",
     "W06000011": "hb-swansea-bay",
     "W06000024": "hb-cwm-taf",
 }
 POLICE = {
     "W06000001": "north-wales",
-    "W06000023": "dyfed-powys",
+    "W06000009": "dyfed-powys",
     "W06000015": "south-wales",
     "W06000011": "south-wales",
     "W06000024": "south-wales",

@@ -1,26 +1,90 @@
-"""What each recommended action means, in plain words, with the contacts where they apply."""
+"""What each recommended action means, and the guide's practice points at the moment of acting,
+from one reviewed text source (``guidance.yaml``), in the reader's language."""
 
 from __future__ import annotations
 
-ACTION_TEXT = {
-    "call_police_999": "Call the police on 999 now, then children's services: the child is at "
-    "immediate risk or may go missing before they are safe.",
-    "report_child_at_risk": "Report the child at risk to the local authority's children's "
-    "services (Part 7, Social Services and Well-being (Wales) Act 2014) for {la}.",
-    "share_with_agencies": "Share this with every agency involved, so each sees the whole picture.",
-    "nrm_referral": "Refer the child to the National Referral Mechanism through a first responder "
-    "organisation (police, local authority, Home Office, or a listed charity). A child's referral "
-    "needs no consent and does not replace the safeguarding referral.",
-    "icta_referral": "Refer the child to the Independent Child Trafficking Guardian service "
-    "(Barnardo's), 0800 043 4303, 24 hours a day.",
-    "home_office_duty_to_notify": "Police and local authorities: the Home Office duty to notify "
-    "applies (Modern Slavery Act 2015 s52); for a child, the NRM referral meets it.",
-    "plan_transition_at_18": "Plan now for the child turning 18: immigration status, continued "
-    "protection from traffickers, and the risk of re-trafficking.",
-    "missing_education_enquiries": "The local authority's children-missing-education team "
-    "makes its enquiries to find the child and secure their education.",
-}
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from safeguard.kernel.errors import ConfigError
+from schemas.catalogue import ACTIONS, AGENCY_TYPES
+
+FILE = Path(__file__).with_name("guidance.yaml")
+EVERYONE = "all"
 
 
-def describe(action: str, local_authority: str) -> str:
-    return ACTION_TEXT.get(action, action).format(la=local_authority)
+@dataclass(frozen=True)
+class Point:
+    id: str
+    text: dict[str, str]
+    actions: tuple[str, ...]
+    services: tuple[str, ...]
+    source: str
+
+    def for_service(self, service: str | None) -> bool:
+        """Whether the point is for the reader's service first (everyone's, or theirs)."""
+        return EVERYONE in self.services or (service is not None and service in self.services)
+
+
+@dataclass(frozen=True)
+class Guidance:
+    actions: dict[str, dict[str, str]]
+    points: tuple[Point, ...]
+
+    def describe(self, action: str, area_name: str, language: str = "en") -> str:
+        text = self.actions.get(action)
+        if text is None:
+            return action
+        return _in(text, language).format(la=area_name)
+
+    def points_for(self, action: str, service: str | None) -> tuple[list[Point], list[Point]]:
+        """The points of ``action``: those for the reader's service, then those for others."""
+        of_action = [p for p in self.points if action in p.actions]
+        return (
+            [p for p in of_action if p.for_service(service)],
+            [p for p in of_action if not p.for_service(service)],
+        )
+
+
+def _in(text: dict[str, str], language: str) -> str:
+    return text.get(language) or text["en"]
+
+
+def text_of(point: Point, language: str = "en") -> str:
+    return _in(point.text, language)
+
+
+@cache
+def guidance() -> Guidance:
+    """The shipped guidance, checked: every action the rules recommend has its words, and every
+    point names known actions and services."""
+    raw: dict[str, Any] = yaml.safe_load(FILE.read_text(encoding="utf-8"))
+    actions = {code: entry["text"] for code, entry in raw["actions"].items()}
+    missing = [a for a in ACTIONS if a not in actions or "en" not in actions[a]]
+    if missing:
+        raise ConfigError(f"{FILE.name}: no English text for the actions {', '.join(missing)}")
+    points = []
+    for entry in raw["points"]:
+        unknown = [a for a in entry["actions"] if a not in ACTIONS] + [
+            s for s in entry["services"] if s != EVERYONE and s not in AGENCY_TYPES
+        ]
+        if unknown or "en" not in entry["text"]:
+            raise ConfigError(f"{FILE.name}: point {entry['id']}: unknown {', '.join(unknown)}")
+        points.append(
+            Point(
+                entry["id"],
+                entry["text"],
+                tuple(entry["actions"]),
+                tuple(entry["services"]),
+                entry["source"],
+            )
+        )
+    return Guidance(actions, tuple(points))
+
+
+def describe(action: str, area_name: str, language: str = "en") -> str:
+    return guidance().describe(action, area_name, language)

@@ -31,12 +31,18 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, status
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
-from consumers.dashboard.actions import describe
+from consumers.dashboard.actions import guidance, text_of
 from consumers.dashboard.csrf import csrf_token, renew, require_csrf
 from consumers.dashboard.feeds import FeedHub, parse_time
 from consumers.dashboard.pipeline import PipelineWatch
@@ -44,16 +50,23 @@ from consumers.dashboard.queries import (
     KINDS,
     LEVELS,
     OUTCOMES,
+    SORTS,
     audit,
     audit_actions,
     audit_entries,
+    child_alerts,
+    child_history,
     finished_alerts,
     may_decide,
     may_see,
     open_alerts,
+    open_page,
     pending_proposals,
 )
+from consumers.dashboard.story import KIND_FILTERS, chronology
+from consumers.dashboard.story import KINDS as STORY_KINDS
 from consumers.dashboard.throttle import Throttle
+from consumers.dashboard.views import KIND_NAMES, area, day, load_names, plain, row_view, when
 from consumers.users import (
     User,
     authenticate,
@@ -71,6 +84,8 @@ from schemas.codec import EventCodec
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TEMPLATES.env.globals["csrf_token"] = csrf_token
 TEMPLATES.env.globals["pipeline_view"] = lambda request: request.app.state.pipeline.view
+TEMPLATES.env.globals.update(area=area, kind_name=KIND_NAMES.get)
+TEMPLATES.env.filters.update(when=when, day=day, words=lambda code: code.replace("_", " "))
 STATIC = Path(__file__).parent / "static"
 
 
@@ -80,6 +95,30 @@ SESSION_HOURS = 8
 MAX_FEEDS = 4
 #: Audit entries one page of the audit trail shows (the newest that match).
 AUDIT_ROWS = 200
+#: Open alerts one page of the list shows.
+PAGE_ROWS = 50
+#: What an error page says, by status (never the request's values).
+ERRORS = {
+    404: "There is no such page, or it is not one you may see.",
+    409: "This was decided already: reload the page to see the decision.",
+    429: "Too many at once: wait a moment, then try again.",
+}
+#: What the alert page says after each action.
+DONE = {
+    "acknowledged": "Acknowledged: every agency involved sees that you have it.",
+    "assigned": "Assigned: the alert now shows who has it.",
+    "closed": "Closed, with your outcome and reason. New evidence or a higher level reopens it.",
+}
+
+
+def wants_html(request: Request) -> bool:
+    """A browser's page request (not the live feed, not a script)."""
+    return request.url.path != "/events" and "text/html" in request.headers.get("accept", "")
+
+
+def with_views(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alerts for the live list, each with the words its row shows."""
+    return [{**a, "view": row_view(a)} for a in alerts]
 
 
 def watching(pipeline: PipelineWatch) -> Callable[[Any], AbstractAsyncContextManager[None]]:
@@ -140,6 +179,32 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def error_page(request: Request, exc: StarletteHTTPException) -> Response:
+        """A page, not raw JSON, for a browser: what went wrong and where to go."""
+        if not wants_html(request):
+            return await http_exception_handler(request, exc)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "error.html",
+            {"user": None, "code": exc.status_code, "message": ERRORS.get(exc.status_code)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if not wants_html(request):
+            return await request_validation_exception_handler(request, exc)
+        fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+        message = f"This request could not be read (check {', '.join(fields) or 'the form'})."
+        return TEMPLATES.TemplateResponse(
+            request,
+            "error.html",
+            {"user": None, "code": 422, "message": message},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
 
     async def current_user(request: Request) -> User:
         session_id = request.session.get("sid")
@@ -217,23 +282,42 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
 
     @app.get("/", response_class=HTMLResponse)
     async def alert_list(
-        request: Request, user: Current, level: str | None = None, kind: str | None = None
+        request: Request,
+        user: Current,
+        level: str | None = None,
+        kind: str | None = None,
+        sort: str = "urgent",
+        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     ) -> Response:
         level = level if level in LEVELS else None
         kind = kind if kind in KINDS else None
+        sort = sort if sort in SORTS else "urgent"
         async with request.app.state.pool.acquire() as conn:
-            alerts = await open_alerts(conn, user, level, kind)
+            alerts, total = await open_page(
+                conn, user, level=level, kind=kind, sort=sort, page=page, per_page=PAGE_ROWS
+            )
             finished = await finished_alerts(conn, user)
             await audit(
-                conn, user, "list_viewed", None, f"{len(alerts)} open, {len(finished)} finished"
+                conn,
+                user,
+                "list_viewed",
+                None,
+                f"page {page}: {len(alerts)} of {total} open, {len(finished)} finished",
             )
+        pages = max(1, -(-total // PAGE_ROWS))
         return TEMPLATES.TemplateResponse(
             request,
             "list.html",
             {
                 "user": user,
-                "alerts": alerts,
-                "finished": finished,
+                "alerts": [{**a, "view": row_view(a)} for a in alerts],
+                "finished": [{**a, "view": row_view(a)} for a in finished],
+                "total": total,
+                "page": page,
+                "pages": pages,
+                "first_row": (page - 1) * PAGE_ROWS + 1,
+                "sort": sort,
+                "sorts": {"urgent": "most urgent", "oldest": "longest open", "newest": "newest"},
                 "level": level,
                 "kind": kind,
                 "levels": LEVELS,
@@ -264,7 +348,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 async with request.app.state.pool.acquire() as conn:
                     missed = await open_alerts(conn, user, since=cursor)
                 if missed:
-                    yield f"data: {json.dumps(missed)}\n\n"
+                    yield f"data: {json.dumps(with_views(missed))}\n\n"
                 while not await request.is_disconnected():
                     # The page's banner follows the pipeline's state as it changes.
                     now = pipeline.view.as_json()
@@ -277,7 +361,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                         continue
                     if batch is None:  # signed out, expired or removed meanwhile: nothing more
                         return
-                    yield f"data: {json.dumps(batch)}\n\n"
+                    yield f"data: {json.dumps(with_views(batch))}\n\n"
             finally:
                 hub.close(feed)
                 feeds[user.username] -= 1
@@ -295,8 +379,18 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
         return alert
 
-    @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
-    async def alert_page(request: Request, alert_id: str, user: Current) -> Response:
+    descriptions = {code: catalogue[code].description for code in catalogue}
+
+    async def render_alert(
+        request: Request,
+        user: User,
+        alert_id: str,
+        *,
+        done: str | None = None,
+        errors: dict[str, str] | None = None,
+        typed: dict[str, str] | None = None,
+        code: int = status.HTTP_200_OK,
+    ) -> Response:
         async with request.app.state.pool.acquire() as conn:
             alert = await visible(conn, user, alert_id)
             versions = await conn.fetch(
@@ -305,24 +399,42 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 alert_id,
             )
             await audit(conn, user, "view", alert_id, f"version {alert['version']}")
-            register = {
-                r["agency_id"]: {"agency_name": r["name"], "contact": r["contact"]}
-                for r in await conn.fetch("SELECT agency_id, name, contact FROM agencies")
-            }
-        latest = versions[0]
+            latest = versions[0]
+            raw = json.loads(latest["evidence"])
+            names = await load_names(
+                conn,
+                {e["agency_id"] for e in raw},
+                {e["agency_id"] for e in raw if e["agency_type"] == "school"},
+            )
         evidence = [
             {
                 **e,
-                "description": catalogue[e["indicator"]].description
-                if e["indicator"] in catalogue
-                else "",
-                **register.get(e["agency_id"], {}),
+                "description": descriptions.get(e["indicator"], e["indicator"]),
+                "agency_name": names.agency(e["agency_type"], e["agency_id"]),
+                "contact": names.contact(e["agency_id"]),
             }
-            for e in json.loads(latest["evidence"])
+            for e in raw
         ]
-        actions = [
-            (a, describe(a, alert["local_authority"])) for a in json.loads(latest["actions"])
-        ]
+        home = area(alert["local_authority"])
+        advice = guidance()
+        actions = []
+        given: set[str] = set()  # each point once, under the first action it applies to
+        for a in json.loads(latest["actions"]):
+            mine, others = advice.points_for(a, user.service)
+            actions.append(
+                {
+                    "code": a,
+                    "text": advice.describe(a, home),
+                    "points": [(p.id, text_of(p)) for p in mine if p.id not in given],
+                    "other_points": [(p.id, text_of(p)) for p in others if p.id not in given],
+                }
+            )
+            given |= {p.id for p in (*mine, *others)}
+        # An education alert's evidence is its school records, grouped under the pattern each
+        # shows, so that the pattern's words appear once.
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for e in evidence:
+            grouped.setdefault(e["description"], []).append(e)
         return TEMPLATES.TemplateResponse(
             request,
             "alert.html",
@@ -330,10 +442,68 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 "user": user,
                 "alert": alert,
                 "evidence": evidence,
-                "reasons": json.loads(latest["reasons"]),
+                "grouped": grouped,
+                "reasons": [
+                    plain(r, raw, names, descriptions) for r in json.loads(latest["reasons"])
+                ],
+                "status_reason": plain(alert["status_reason"] or "", raw, names, descriptions),
                 "actions": actions,
                 "versions": versions,
                 "outcomes": OUTCOMES,
+                "done": DONE.get(done or ""),
+                "errors": errors or {},
+                "typed": typed or {},
+            },
+            status_code=code,
+        )
+
+    @app.get("/alerts/{alert_id}", response_class=HTMLResponse)
+    async def alert_page(
+        request: Request, alert_id: str, user: Current, done: str | None = None
+    ) -> Response:
+        return await render_alert(request, user, alert_id, done=done)
+
+    @app.get("/alerts/{alert_id}/child", response_class=HTMLResponse)
+    async def child_page(
+        request: Request,
+        alert_id: str,
+        user: Current,
+        show: Annotated[list[str] | None, Query()] = None,
+    ) -> Response:
+        shown = [k for k in (show or STORY_KINDS) if k in STORY_KINDS] or list(STORY_KINDS)
+        async with request.app.state.pool.acquire() as conn:
+            await visible(conn, user, alert_id)
+            alerts = [a for a in await child_alerts(conn, alert_id) if may_see(user, a)]
+            ids = [a["alert_id"] for a in alerts]
+            versions, actions = await child_history(conn, ids)
+            for a in alerts:  # every alert read is audited, as a view of the alert page is
+                await audit(conn, user, "child_viewed", a["alert_id"], f"from alert {alert_id}")
+            evidence = [e for v in versions for e in json.loads(v["evidence"])]
+            names = await load_names(
+                conn,
+                {e["agency_id"] for e in evidence},
+                {e["agency_id"] for e in evidence if e["agency_type"] == "school"},
+            )
+        story = chronology(
+            alerts,
+            versions,
+            actions,
+            names,
+            catalogue,
+            lambda text, evidence: plain(text, evidence, names, descriptions),
+        )
+        return TEMPLATES.TemplateResponse(
+            request,
+            "child.html",
+            {
+                "user": user,
+                "alert_id": alert_id,
+                "alerts": [{**dict(a), "view": row_view(dict(a))} for a in alerts],
+                "entries": [e for e in story if e.kind in shown],
+                "counts": {k: sum(1 for e in story if e.kind == k) for k in STORY_KINDS},
+                "shown": shown,
+                "kind_labels": KIND_FILTERS,
+                "printed_at": dt.datetime.now(dt.UTC),
             },
         )
 
@@ -386,7 +556,9 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 }
             ),
         )
-        return RedirectResponse(f"/alerts/{alert_id}", status_code=status.HTTP_303_SEE_OTHER)
+        return RedirectResponse(
+            f"/alerts/{alert_id}?done={new_status}#done", status_code=status.HTTP_303_SEE_OTHER
+        )
 
     @app.post("/alerts/{alert_id}/acknowledge", dependencies=[CSRF])
     async def acknowledge(request: Request, alert_id: str, user: Current) -> Response:
@@ -397,20 +569,48 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
         request: Request,
         alert_id: str,
         user: Current,
-        assignee: Annotated[str, Form(min_length=1, max_length=80)],
+        assignee: Annotated[str, Form(max_length=1000)] = "",
     ) -> Response:
-        return await act(request, user, alert_id, "assign", assignee=assignee.strip())
+        name = assignee.strip()
+        if not 1 <= len(name) <= 80:
+            return await render_alert(
+                request,
+                user,
+                alert_id,
+                errors={"assignee": "Enter who the alert is assigned to (at most 80 characters)."},
+                typed={"assignee": assignee[:80]},
+                code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        return await act(request, user, alert_id, "assign", assignee=name)
 
     @app.post("/alerts/{alert_id}/close", dependencies=[CSRF])
     async def close(
         request: Request,
         alert_id: str,
         user: Current,
-        reason: Annotated[str, Form(min_length=3, max_length=200)],
-        outcome: Annotated[str, Form()] = "no_further_action",
+        reason: Annotated[str, Form(max_length=2000)] = "",
+        outcome: Annotated[str | None, Form(max_length=80)] = None,
     ) -> Response:
+        # A client that names no outcome closes with none further (the form always names one).
+        outcome = "no_further_action" if outcome is None else outcome
+        errors = {}
         if outcome not in OUTCOMES:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown outcome")
+            errors["outcome"] = "Choose the outcome: what was done about this child."
+        if not 3 <= len(reason.strip()) <= 200:
+            errors["reason"] = (
+                "Say why the alert can be closed, in 3 to 200 characters "
+                f"(you wrote {len(reason.strip())})."
+            )
+        if errors:
+            # The page again, saying what to change, with what was typed still there.
+            return await render_alert(
+                request,
+                user,
+                alert_id,
+                errors=errors,
+                typed={"reason": reason[:200], "outcome": outcome if outcome in OUTCOMES else ""},
+                code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
         return await act(request, user, alert_id, "close", reason=reason.strip(), outcome=outcome)
 
     @app.get("/audit", response_class=HTMLResponse)
@@ -441,9 +641,14 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
         async with request.app.state.pool.acquire() as conn:
             proposals = await pending_proposals(conn, user)
             await audit(conn, user, "proposals_viewed", None, f"{len(proposals)} waiting")
+            names = await load_names(
+                conn, {a for p in proposals for a in (p["agency_a"], p["agency_b"])}, set()
+            )
         message = {"confirmed": DONE_CONFIRMED, "rejected": DONE_REJECTED}.get(done or "")
         return TEMPLATES.TemplateResponse(
-            request, "identity.html", {"user": user, "proposals": proposals, "done": message}
+            request,
+            "identity.html",
+            {"user": user, "proposals": proposals, "done": message, "names": names},
         )
 
     @app.post("/identity/{proposal_id}/{decision}", dependencies=[CSRF])

@@ -61,6 +61,7 @@ def judge(lags: list[GroupLag], settings: Settings, now: dt.datetime) -> Pipelin
         settings.app_id: "stream worker",
         f"{settings.app_id}-alert-store": "alert store",
         f"{settings.app_id}-proposal-store": "alert store's proposal reader",
+        f"{settings.app_id}-school-store": "alert store's school reader",
     }
     problems = []
     waiting = {}

@@ -22,8 +22,16 @@ __all__ = [
     "may_decide",
     "may_see",
     "open_alerts",
+    "open_page",
     "pending_proposals",
 ]
+
+#: How the open list may be sorted: most urgent first, longest open first, newest first.
+SORTS = {
+    "urgent": "status = 'reopened' DESC, array_position($5::text[], level), last_evidence_at DESC",
+    "oldest": "first_evidence_at, array_position($5::text[], level)",
+    "newest": "last_evidence_at DESC, array_position($5::text[], level)",
+}
 
 _ROW = """alert_id, child_ref, kind, level, local_authority, local_authorities, agencies,
           first_evidence_at, last_evidence_at, version, status, episode_status, status_reason,
@@ -62,6 +70,71 @@ async def open_alerts(
         list(LEVELS),
     )
     return [_row(r) for r in rows]
+
+
+async def open_page(
+    conn: asyncpg.Connection,
+    user: User,
+    *,
+    level: str | None,
+    kind: str | None,
+    sort: str,
+    page: int,
+    per_page: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the open alerts the user may see, in ``sort`` order, and how many there are."""
+    where = (
+        " WHERE ($1::text IS NULL OR local_authority = $1 OR $1 = ANY(local_authorities))"
+        " AND ($2::text IS NULL OR level = $2) AND ($3::text IS NULL OR kind = $3)"
+        " AND status <> 'closed' AND episode_status = 'open'"
+    )
+    args = (None if user.is_admin else user.local_authority, level, kind)
+    total = await conn.fetchval("SELECT count(*) FROM alerts" + where, *args)  # noqa: S608
+    rows = await conn.fetch(
+        f"SELECT {_ROW} FROM alerts{where}"  # noqa: S608 - fixed text
+        f" ORDER BY {SORTS[sort]}, alert_id LIMIT $6 OFFSET $4",
+        *args,
+        (page - 1) * per_page,
+        list(LEVELS),
+        per_page,
+    )
+    return [_row(r) for r in rows], int(total)
+
+
+async def child_alerts(conn: asyncpg.Connection, alert_id: str) -> list[asyncpg.Record]:
+    """Every alert of the child of ``alert_id``: of its reference, of the references linked into
+    it, and of any child whose links include it; oldest first."""
+    return list(
+        await conn.fetch(
+            "WITH seed AS (SELECT child_ref, linked_refs FROM alerts WHERE alert_id = $1),"
+            " refs AS (SELECT child_ref AS ref FROM seed"
+            "   UNION SELECT unnest(linked_refs) FROM seed"
+            "   UNION SELECT a.child_ref FROM alerts a, seed"
+            "     WHERE seed.child_ref = ANY(a.linked_refs))"
+            " SELECT * FROM alerts WHERE child_ref IN (SELECT ref FROM refs)"
+            " ORDER BY first_evidence_at, alert_id",
+            alert_id,
+        )
+    )
+
+
+async def child_history(
+    conn: asyncpg.Connection, alert_ids: list[str]
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """Every version of these alerts, and every action practitioners took on them."""
+    versions = await conn.fetch(
+        "SELECT alert_id, version, level, rule_id, raised_at, evidence, reasons, status,"
+        " status_reason, received_at FROM alert_versions WHERE alert_id = ANY($1)"
+        " ORDER BY raised_at, alert_id, version",
+        alert_ids,
+    )
+    actions = await conn.fetch(
+        "SELECT at, username, action, alert_id, detail FROM audit"
+        " WHERE alert_id = ANY($1) AND action IN ('acknowledge', 'assign', 'close')"
+        " ORDER BY at, id",
+        alert_ids,
+    )
+    return list(versions), list(actions)
 
 
 async def finished_alerts(conn: asyncpg.Connection, user: User) -> list[dict[str, Any]]:

@@ -116,11 +116,22 @@ def user_add(
     username: Annotated[str, typer.Argument(help="The login name.")],
     role: Annotated[str, typer.Option(help="practitioner or admin.")] = "practitioner",
     local_authority: Annotated[str, typer.Option(help="ONS code; practitioners see only it.")] = "",
+    service: Annotated[
+        str,
+        typer.Option(
+            help="The kind of agency they work in (police, social_care, health, school, ...): "
+            "the guidance beside each action shows its practice points first."
+        ),
+    ] = "",
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
 ) -> None:
     """Add a dashboard user; asks for the password (at least 12 characters)."""
     password = _password(password_stdin)
-    with_db(lambda conn: add_user(conn, username, password, role, local_authority or None))
+    with_db(
+        lambda conn: add_user(
+            conn, username, password, role, local_authority or None, service or None
+        )
+    )
     console.print(f"added {username} ({role}, {local_authority or 'all areas'})", highlight=False)
 
 

@@ -11,7 +11,7 @@ writable by exactly the parts that need it:
   the movement observations it finds in school records, and its own changelogs (topics named
   ``<app id>-...``, which it may create, as Faust does);
 - erasures are written by ``admin`` only (``safeguard erase``) and read by the worker;
-- the alert store reads only the alerts and the proposals;
+- the alert store reads only the alerts, the proposals and the schools' reference data;
 - the dead-letter topic is written by the worker and the alert store and read by ``admin`` only
   (a dead letter may hold anything a sender put in a record);
 - the dashboard may describe the consumer groups of ``consumer_groups`` and their topics (their
@@ -29,7 +29,7 @@ from safeguard.kernel.errors import ServiceTimeoutError
 from safeguard.kernel.settings import Settings
 
 #: The alert store's consumer groups are ``<app id>-<name>``, one per consumer in it.
-ALERT_STORE_CONSUMERS = ("alert-store", "proposal-store")
+ALERT_STORE_CONSUMERS = ("alert-store", "proposal-store", "school-store")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ def consumer_groups(s: Settings) -> dict[str, list[str]]:
         ],
         f"{s.app_id}-alert-store": [s.topic_alerts_concern, s.topic_alerts_education],
         f"{s.app_id}-proposal-store": [s.topic_identity_proposals],
+        f"{s.app_id}-school-store": [s.topic_schools],
     }
 
 
@@ -90,7 +91,7 @@ def grants(s: Settings) -> list[Grant]:
     for operation in ("read", "write", "create", "describe_configs"):
         out.append(Grant("worker", "topic", f"{s.app_id}-", operation, prefixed=True))
     out.append(Grant("worker", "group", s.app_id, "read"))
-    topics("alert-store", "read", [*alerts, s.topic_identity_proposals])
+    topics("alert-store", "read", [*alerts, s.topic_identity_proposals, s.topic_schools])
     topics("alert-store", "write", [s.topic_deadletter])
     out.extend(
         Grant("alert-store", "group", f"{s.app_id}-{name}", "read")

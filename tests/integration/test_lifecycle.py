@@ -94,7 +94,7 @@ def test_a_closed_alert_escalates_to_the_top_of_the_list_naming_who_closed_it(
         wait_for(stored, 60, "the stored alert", log)
         for user in (swansea, anglesey):  # both authorities see it
             form_post(client, "/login", data={"username": user, "password": PASSWORD})
-            assert alert_id in client.get("/").text
+            assert client.get(f"/alerts/{alert_id}").status_code == 200
         closed = form_post(
             client,
             f"/alerts/{alert_id}/close",

@@ -4,7 +4,7 @@
   if (!feed) return;
   const level = feed.dataset.level, kind = feed.dataset.kind;
   const body = document.getElementById("alerts"), live = document.getElementById("live");
-  const cell = (text, cls) => { const td = document.createElement("td"); if (cls) { const s = document.createElement("span"); s.className = cls; s.textContent = text; td.append(s); } else { td.textContent = text; } return td; };
+  const cell = (label, text, cls) => { const td = document.createElement("td"); td.dataset.label = label; if (cls) { const s = document.createElement("span"); s.className = cls; s.textContent = text; td.append(s); } else { td.textContent = text; } return td; };
   const source = new EventSource("/events?since=" + encodeURIComponent(feed.dataset.since));
   // A list that cannot hear changes must not look like a quiet day: say so until it hears again.
   let interrupted = false;
@@ -27,20 +27,25 @@
       if ((level && a.level !== level) || (kind && a.kind !== kind)) continue;
       const old = body.querySelector(`tr[data-alert-id="${CSS.escape(a.alert_id)}"]`);
       if (a.episode_status !== "open" || a.status === "closed") {
-        if (old) { old.remove(); live.textContent = "An alert in " + a.local_authority + " is now " + (a.status === "closed" ? "closed" : a.episode_status) + "."; }
+        if (old) { old.remove(); live.textContent = "An alert in " + a.view.area + " is now " + (a.status === "closed" ? "closed" : a.episode_status) + "."; }
         continue;
       }
       const row = document.createElement("tr");
       row.dataset.alertId = a.alert_id;
-      const link = document.createElement("a"); link.href = "/alerts/" + encodeURIComponent(a.alert_id); link.textContent = "Open v" + a.version;
-      const last = document.createElement("td"); last.append(link);
-      const area = a.local_authorities.length ? a.local_authority + " (also " + a.local_authorities.join(", ") + ")" : a.local_authority;
-      const reopened = a.status === "reopened";
-      row.append(cell(a.level, "level level-" + a.level), cell(a.kind.replaceAll("_", " ")), cell(area), cell(String(a.agencies)), cell(a.first_evidence_at.slice(0, 10)), cell(a.last_evidence_at.slice(0, 10)), cell(reopened ? "escalated after closure" : a.status), last);
+      const v = a.view, reopened = a.status === "reopened";
+      // The same cells as the server's rows (list.html), each labelled for the stacked layout.
+      const first = cell("Alert", a.level, "level level-" + a.level);
+      const link = document.createElement("a"); link.href = "/alerts/" + encodeURIComponent(a.alert_id); link.textContent = v.link;
+      first.append(" ", link);
+      const area = cell("Area", v.area);
+      if (v.also.length) { const s = document.createElement("span"); s.className = "muted"; s.textContent = " (also " + v.also.join(", ") + ")"; area.append(s); }
+      const state = cell("Status", reopened ? "" : v.status);
+      if (reopened) { const s = document.createElement("strong"); s.textContent = v.status; state.append(s); }
+      row.append(first, area, cell("Agencies", String(a.agencies)), cell("First evidence", v.first), cell("Last evidence", v.last), state);
       if (reopened) row.className = "reopened";
       if (old) old.replaceWith(row); else body.prepend(row);
       document.getElementById("empty")?.remove();
-      live.textContent = "Updated: " + a.level + " " + a.kind.replaceAll("_", " ") + " alert in " + a.local_authority + ".";
+      live.textContent = "Updated: " + v.link + ".";
     }
   };
 })();

@@ -1,0 +1,138 @@
+"""The child's whole story, for a strategy discussion: every alert and version, every piece of
+evidence with its agency, date and the agency's own record reference, the school records, and
+practitioners' actions, in one chronology. Pure: the rows in, the entries out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from consumers.dashboard.views import KIND_NAMES, Names, moment, when
+from schemas.catalogue import Catalogue
+
+#: The kinds of entry, in the order they are shown at the same moment.
+KINDS = ("evidence", "school", "alert", "action")
+KIND_LABELS = {
+    "evidence": "Evidence",
+    "school": "School record",
+    "alert": "Alert",
+    "action": "Action",
+}
+#: The filter's words for each kind (plural where it needs one).
+KIND_FILTERS = {
+    "evidence": "Evidence",
+    "school": "School records",
+    "alert": "Alerts",
+    "action": "Actions",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: dt.datetime
+    kind: str
+    title: str
+    detail: str = ""
+    agency: str = ""
+    record: str = ""
+    alert_id: str = ""
+
+    @property
+    def when(self) -> str:
+        return when(self.at)
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+
+def describe_indicator(code: str, catalogue: Catalogue) -> str:
+    return catalogue[code].description if code in catalogue else code
+
+
+def chronology(
+    alerts: Sequence[Mapping[str, Any]],
+    versions: Iterable[Mapping[str, Any]],
+    actions: Iterable[Mapping[str, Any]],
+    names: Names,
+    catalogue: Catalogue,
+    words: Callable[[str, list[dict[str, Any]]], str] = lambda text, evidence: text,
+) -> list[Entry]:
+    """Every entry of the child's story, oldest first (at one moment: evidence, then school
+    records, then alerts, then actions). Evidence carried by several versions or alerts is one
+    entry; ``words`` puts a stored reason in plain words, given the evidence it rests on."""
+    kinds = {a["alert_id"]: a["kind"] for a in alerts}
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    last_level: dict[str, str] = {}
+    for v in versions:
+        alert_id = v["alert_id"]
+        education = kinds.get(alert_id) == "missing_from_education"
+        evidence = json.loads(v["evidence"])
+        for e in evidence:
+            if e["event_id"] in seen:
+                continue
+            seen.add(e["event_id"])
+            at = moment(e["observed_at"])
+            assert at is not None
+            what = describe_indicator(e["indicator"], catalogue)
+            entries.append(
+                Entry(
+                    at,
+                    "school" if education else "evidence",
+                    "the child's registration record" if education else what,
+                    f"Part of the pattern: {what}" if education else "",
+                    agency=names.agency(e["agency_type"], e["agency_id"]),
+                    record=e.get("source_ref") or "",
+                    alert_id=alert_id,
+                )
+            )
+        entry = _version_entry(v, KIND_NAMES.get(kinds.get(alert_id, ""), ""), last_level)
+        entries.append(replace(entry, detail=words(entry.detail, evidence)))
+    for a in actions:
+        entries.append(_action_entry(a))
+    order = {k: i for i, k in enumerate(KINDS)}
+    return sorted(entries, key=lambda e: (e.at, order[e.kind]))
+
+
+def _version_entry(v: Mapping[str, Any], kind: str, last_level: dict[str, str]) -> Entry:
+    alert_id, level = v["alert_id"], v["level"]
+    before = last_level.get(alert_id)
+    last_level[alert_id] = level
+    at = moment(v["raised_at"])
+    assert at is not None
+    if v["status"] != "open":
+        title = f"{kind} alert {v['status']}"
+        detail = v["status_reason"] or ""
+    elif before is None:
+        title = f"{kind} alert raised: {level}"
+        detail = " ".join(json.loads(v["reasons"])[:1])
+    elif before != level:
+        title = f"{kind} alert changed from {before} to {level}"
+        detail = v["status_reason"] or ""
+    else:
+        title = f"{kind} alert updated: new evidence ({level})"
+        detail = ""
+    return Entry(at, "alert", f"{title} (version {v['version']})", detail, alert_id=alert_id)
+
+
+_OUTCOME = re.compile(r"^([a-z_]+): (.*)$", re.S)
+
+
+def _action_entry(a: Mapping[str, Any]) -> Entry:
+    who = a["username"]
+    detail = a["detail"] or ""
+    if a["action"] == "acknowledge":
+        title = f"Acknowledged by {who}"
+    elif a["action"] == "assign":
+        title, detail = f"Assigned to {detail} by {who}", ""
+    else:
+        match = _OUTCOME.match(detail)
+        outcome = match.group(1).replace("_", " ") if match else "closed"
+        title = f"Closed by {who}: {outcome}"
+        detail = match.group(2) if match else detail
+    return Entry(a["at"], "action", title, detail, alert_id=a["alert_id"])
