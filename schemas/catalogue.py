@@ -79,6 +79,12 @@ class Indicator:
     """The code of the same fact under another heading: counted once per agency with it."""
     proposal: str | None = None
     """Why the entry is a modelling choice for the partnership to review, if it is one."""
+    description_cy: str = ""
+    """The description in Welsh."""
+
+    def described(self, language: str = "en") -> str:
+        """The description in ``language`` (Welsh or English)."""
+        return self.description_cy if language == "cy" and self.description_cy else self.description
 
     @property
     def component(self) -> Component:
@@ -175,6 +181,7 @@ def _indicator(entry: Any, position: int, groups: Mapping[str, str], file: str) 
             immediate_risk=_bool(entry["immediate_risk"], where),
             observers=observers,
             description=str(entry["description"]),
+            description_cy=str(entry["description_cy"]),
             sources=tuple(entry["sources"]),
             same_as=str(entry["same_as"]) if entry.get("same_as") else None,
             proposal=str(entry["proposal"]) if entry.get("proposal") else None,

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from consumers.dashboard.i18n import LANGUAGES
 from safeguard.kernel.errors import ConfigError
 from schemas.catalogue import ACTIONS, AGENCY_TYPES
 
@@ -64,16 +65,20 @@ def guidance() -> Guidance:
     point names known actions and services."""
     raw: dict[str, Any] = yaml.safe_load(FILE.read_text(encoding="utf-8"))
     actions = {code: entry["text"] for code, entry in raw["actions"].items()}
-    missing = [a for a in ACTIONS if a not in actions or "en" not in actions[a]]
+    missing = [a for a in ACTIONS if a not in actions or set(LANGUAGES) - set(actions[a])]
     if missing:
-        raise ConfigError(f"{FILE.name}: no English text for the actions {', '.join(missing)}")
+        raise ConfigError(f"{FILE.name}: no text in every language for {', '.join(missing)}")
     points = []
     for entry in raw["points"]:
         unknown = [a for a in entry["actions"] if a not in ACTIONS] + [
             s for s in entry["services"] if s != EVERYONE and s not in AGENCY_TYPES
         ]
-        if unknown or "en" not in entry["text"]:
-            raise ConfigError(f"{FILE.name}: point {entry['id']}: unknown {', '.join(unknown)}")
+        if unknown or set(LANGUAGES) - set(entry["text"]):
+            raise ConfigError(
+                f"{FILE.name}: point {entry['id']}: unknown {', '.join(unknown)}"
+                if unknown
+                else f"{FILE.name}: point {entry['id']}: not in every language"
+            )
         points.append(
             Point(
                 entry["id"],

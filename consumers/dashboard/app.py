@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
+import jinja2
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, status
 from fastapi.exception_handlers import (
     http_exception_handler,
@@ -42,9 +43,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
+from consumers.dashboard import i18n
 from consumers.dashboard.actions import guidance, text_of
 from consumers.dashboard.csrf import csrf_token, renew, require_csrf
 from consumers.dashboard.feeds import FeedHub, parse_time
+from consumers.dashboard.i18n import N_, Said
 from consumers.dashboard.pipeline import PipelineWatch
 from consumers.dashboard.queries import (
     KINDS,
@@ -66,7 +69,16 @@ from consumers.dashboard.queries import (
 from consumers.dashboard.story import KIND_FILTERS, chronology
 from consumers.dashboard.story import KINDS as STORY_KINDS
 from consumers.dashboard.throttle import Throttle
-from consumers.dashboard.views import KIND_NAMES, area, day, load_names, plain, row_view, when
+from consumers.dashboard.views import (
+    GROUP_NAMES,
+    KIND_NAMES,
+    area,
+    day,
+    load_names,
+    plain,
+    row_view,
+    when,
+)
 from consumers.users import (
     User,
     authenticate,
@@ -81,11 +93,27 @@ from safeguard.kernel.web import SameOrigin, SecurityHeaders
 from schemas.catalogue import default_catalogue
 from schemas.codec import EventCodec
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    extensions=["jinja2.ext.i18n"],
+)
+_ENV.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+TEMPLATES = Jinja2Templates(
+    env=_ENV, context_processors=[lambda request: {"language": i18n.current.get()}]
+)
+TEMPLATES.env.globals["other_languages"] = lambda: [
+    (code, name) for code, name in i18n.LANGUAGE_NAMES.items() if code != i18n.current.get()
+]
+TEMPLATES.env.filters["translate"] = i18n.translate
 TEMPLATES.env.globals["csrf_token"] = csrf_token
 TEMPLATES.env.globals["pipeline_view"] = lambda request: request.app.state.pipeline.view
-TEMPLATES.env.globals.update(area=area, kind_name=KIND_NAMES.get)
-TEMPLATES.env.filters.update(when=when, day=day, words=lambda code: code.replace("_", " "))
+TEMPLATES.env.globals.update(
+    area=area, kind_name=lambda kind: i18n.translate(KIND_NAMES.get(kind) or kind)
+)
+TEMPLATES.env.filters.update(
+    when=when, day=day, words=lambda code: i18n.translate(code.replace("_", " "))
+)
 STATIC = Path(__file__).parent / "static"
 
 
@@ -99,15 +127,18 @@ AUDIT_ROWS = 200
 PAGE_ROWS = 50
 #: What an error page says, by status (never the request's values).
 ERRORS = {
-    404: "There is no such page, or it is not one you may see.",
-    409: "This was decided already: reload the page to see the decision.",
-    429: "Too many at once: wait a moment, then try again.",
+    404: N_("There is no such page, or it is not one you may see."),
+    409: N_("This was decided already: reload the page to see the decision."),
+    429: N_("Too many at once: wait a moment, then try again."),
 }
+COULD_NOT = N_("The dashboard could not do this.")
 #: What the alert page says after each action.
 DONE = {
-    "acknowledged": "Acknowledged: every agency involved sees that you have it.",
-    "assigned": "Assigned: the alert now shows who has it.",
-    "closed": "Closed, with your outcome and reason. New evidence or a higher level reopens it.",
+    "acknowledged": N_("Acknowledged: every agency involved sees that you have it."),
+    "assigned": N_("Assigned: the alert now shows who has it."),
+    "closed": N_(
+        "Closed, with your outcome and reason. New evidence or a higher level reopens it."
+    ),
 }
 
 
@@ -137,6 +168,27 @@ def watching(pipeline: PipelineWatch) -> Callable[[Any], AbstractAsyncContextMan
     return during
 
 
+class Language:
+    """Sets the reader's language for the request: their choice (kept in the session), else
+    their browser's preference of Welsh or English; the page's ``lang`` says which."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        accept = headers.get(b"accept-language", b"").decode("latin-1")
+        chosen = scope.get("session", {}).get("lang")
+        token = i18n.current.set(i18n.choose(accept, chosen))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            i18n.current.reset(token)
+
+
 class LoginRequired(Exception):
     """No session: the browser is sent to the login page."""
 
@@ -160,6 +212,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
         openapi_url=None,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(Language)  # inside the session middleware: it reads the session
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,
@@ -188,7 +241,11 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
         return TEMPLATES.TemplateResponse(
             request,
             "error.html",
-            {"user": None, "code": exc.status_code, "message": ERRORS.get(exc.status_code)},
+            {
+                "user": None,
+                "code": exc.status_code,
+                "message": ERRORS.get(exc.status_code, COULD_NOT),
+            },
             status_code=exc.status_code,
             headers=exc.headers,
         )
@@ -198,7 +255,10 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
         if not wants_html(request):
             return await request_validation_exception_handler(request, exc)
         fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
-        message = f"This request could not be read (check {', '.join(fields) or 'the form'})."
+        message = Said(
+            "This request could not be read (check %(fields)s).",
+            fields=", ".join(fields) or Said("the form"),
+        )
         return TEMPLATES.TemplateResponse(
             request,
             "error.html",
@@ -251,7 +311,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 await audit(conn, tried, "login_refused", None, f"throttled, from {address}")
                 return refused(
                     request,
-                    "Too many failed sign-ins. Try again later.",
+                    N_("Too many failed sign-ins. Try again later."),
                     status.HTTP_429_TOO_MANY_REQUESTS,
                     {"Retry-After": str(wait)},
                 )
@@ -259,14 +319,46 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             if user is None:
                 throttle.failed(username, address)
                 await audit(conn, tried, "login_failed", None, f"from {address}")
-                return refused(request, "Wrong username or password.", status.HTTP_401_UNAUTHORIZED)
+                return refused(
+                    request, N_("Wrong username or password."), status.HTTP_401_UNAUTHORIZED
+                )
             throttle.succeeded(username)
             await audit(conn, user, "login", None, f"from {address}")
             session_id = await start_session(conn, user.username, SESSION_HOURS)
+            language = await conn.fetchval(
+                "SELECT language FROM users WHERE username = $1", user.username
+            )
+        chosen = request.session.get("lang")
         request.session.clear()
         request.session["sid"] = session_id
+        # The language chosen before signing in wins; else the one the user chose last time.
+        request.session["lang"] = chosen or language
         renew(request)
         return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+
+    @app.post("/language", dependencies=[CSRF])
+    async def choose_language(
+        request: Request,
+        language: Annotated[str, Form(max_length=8)],
+        back: Annotated[str, Form(max_length=2000)] = "/",
+    ) -> Response:
+        """Switch between Welsh and English, for this session and (signed in) from now on."""
+        if language not in i18n.LANGUAGES:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown language")
+        request.session["lang"] = language
+        session_id = request.session.get("sid")
+        if session_id:
+            async with request.app.state.pool.acquire() as conn:
+                user = await session_user(conn, session_id)
+                if user is not None:
+                    await conn.execute(
+                        "UPDATE users SET language = $2 WHERE username = $1",
+                        user.username,
+                        language,
+                    )
+        # Only a path of this site: never a redirect elsewhere.
+        target = back if back.startswith("/") and not back.startswith("//") else "/"
+        return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
     @app.post("/logout", dependencies=[CSRF])
     async def logout(request: Request) -> Response:
@@ -277,7 +369,10 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 await end_session(conn, session_id)
                 if user is not None:
                     await audit(conn, user, "logout", None)
+        language = request.session.get("lang")
         request.session.clear()
+        if language:
+            request.session["lang"] = language
         return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
 
     @app.get("/", response_class=HTMLResponse)
@@ -317,7 +412,11 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 "pages": pages,
                 "first_row": (page - 1) * PAGE_ROWS + 1,
                 "sort": sort,
-                "sorts": {"urgent": "most urgent", "oldest": "longest open", "newest": "newest"},
+                "sorts": {
+                    "urgent": N_("most urgent"),
+                    "oldest": N_("longest open"),
+                    "newest": N_("newest"),
+                },
                 "level": level,
                 "kind": kind,
                 "levels": LEVELS,
@@ -379,7 +478,10 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
         return alert
 
-    descriptions = {code: catalogue[code].description for code in catalogue}
+    descriptions = {
+        language: {code: catalogue[code].described(language) for code in catalogue}
+        for language in i18n.LANGUAGES
+    }
 
     async def render_alert(
         request: Request,
@@ -406,16 +508,19 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 {e["agency_id"] for e in raw},
                 {e["agency_id"] for e in raw if e["agency_type"] == "school"},
             )
+        words = descriptions[i18n.current.get()]
         evidence = [
             {
                 **e,
-                "description": descriptions.get(e["indicator"], e["indicator"]),
+                "description": words.get(e["indicator"], e["indicator"]),
                 "agency_name": names.agency(e["agency_type"], e["agency_id"]),
                 "contact": names.contact(e["agency_id"]),
+                "group_name": i18n.translate(GROUP_NAMES.get(e["group"], e["group"])),
             }
             for e in raw
         ]
         home = area(alert["local_authority"])
+        language = i18n.current.get()
         advice = guidance()
         actions = []
         given: set[str] = set()  # each point once, under the first action it applies to
@@ -424,9 +529,11 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             actions.append(
                 {
                     "code": a,
-                    "text": advice.describe(a, home),
-                    "points": [(p.id, text_of(p)) for p in mine if p.id not in given],
-                    "other_points": [(p.id, text_of(p)) for p in others if p.id not in given],
+                    "text": advice.describe(a, home, language),
+                    "points": [(p.id, text_of(p, language)) for p in mine if p.id not in given],
+                    "other_points": [
+                        (p.id, text_of(p, language)) for p in others if p.id not in given
+                    ],
                 }
             )
             given |= {p.id for p in (*mine, *others)}
@@ -441,12 +548,11 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             {
                 "user": user,
                 "alert": alert,
+                "view": row_view(dict(alert)),
                 "evidence": evidence,
                 "grouped": grouped,
-                "reasons": [
-                    plain(r, raw, names, descriptions) for r in json.loads(latest["reasons"])
-                ],
-                "status_reason": plain(alert["status_reason"] or "", raw, names, descriptions),
+                "reasons": [plain(r, raw, names, words) for r in json.loads(latest["reasons"])],
+                "status_reason": plain(alert["status_reason"] or "", raw, names, words),
                 "actions": actions,
                 "versions": versions,
                 "outcomes": OUTCOMES,
@@ -490,7 +596,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             actions,
             names,
             catalogue,
-            lambda text, evidence: plain(text, evidence, names, descriptions),
+            lambda text, evidence: plain(text, evidence, names, descriptions[i18n.current.get()]),
         )
         return TEMPLATES.TemplateResponse(
             request,
@@ -577,7 +683,9 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 request,
                 user,
                 alert_id,
-                errors={"assignee": "Enter who the alert is assigned to (at most 80 characters)."},
+                errors={
+                    "assignee": N_("Enter who the alert is assigned to (at most 80 characters).")
+                },
                 typed={"assignee": assignee[:80]},
                 code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             )
@@ -595,11 +703,11 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
         outcome = "no_further_action" if outcome is None else outcome
         errors = {}
         if outcome not in OUTCOMES:
-            errors["outcome"] = "Choose the outcome: what was done about this child."
+            errors["outcome"] = N_("Choose the outcome: what was done about this child.")
         if not 3 <= len(reason.strip()) <= 200:
-            errors["reason"] = (
-                "Say why the alert can be closed, in 3 to 200 characters "
-                f"(you wrote {len(reason.strip())})."
+            errors["reason"] = Said(
+                "Say why the alert can be closed, in 3 to 200 characters (you wrote %(n)d).",
+                n=len(reason.strip()),
             )
         if errors:
             # The page again, saying what to change, with what was typed still there.
@@ -710,8 +818,8 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
     return app
 
 
-DONE_CONFIRMED = (
+DONE_CONFIRMED = N_(
     "Confirmed: the two records are joined into one child. Their alerts now show everything "
     "both agencies know."
 )
-DONE_REJECTED = "Recorded as not the same child: this pair will not be proposed again."
+DONE_REJECTED = N_("Recorded as not the same child: this pair will not be proposed again.")

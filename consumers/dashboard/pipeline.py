@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumers.dashboard.i18n import Said, translate
 from safeguard.kernel.access import consumer_groups
 from safeguard.kernel.clients import connection_options
 from safeguard.kernel.lag import GroupLag, group_lags
@@ -42,44 +43,56 @@ class PipelineView:
         return self.known and not self.problems
 
     def as_json(self) -> dict[str, Any]:
+        """For the live feed, in the reader's language."""
         return {
             "all_clear": self.all_clear,
             "known": self.known,
-            "problems": list(self.problems),
+            "problems": [translate(p) for p in self.problems],
             "checked_at": self.checked_at.isoformat() if self.checked_at else None,
             "waiting": self.waiting,
         }
 
 
-NOT_YET = PipelineView(False, ("The state of the pipeline has not been checked yet.",))
+NOT_YET = PipelineView(False, (Said("The state of the pipeline has not been checked yet."),))
 
 
 def judge(lags: list[GroupLag], settings: Settings, now: dt.datetime) -> PipelineView:
     """The problems ``lags`` show: a part with no member, or more than
     ``dashboard_lag_warning`` records waiting for it."""
     parts = {
-        settings.app_id: "stream worker",
-        f"{settings.app_id}-alert-store": "alert store",
-        f"{settings.app_id}-proposal-store": "alert store's proposal reader",
-        f"{settings.app_id}-school-store": "alert store's school reader",
+        settings.app_id: Said("stream worker"),
+        f"{settings.app_id}-alert-store": Said("alert store"),
+        f"{settings.app_id}-proposal-store": Said("alert store's proposal reader"),
+        f"{settings.app_id}-school-store": Said("alert store's school reader"),
     }
-    problems = []
+    problems: list[str] = []
     waiting = {}
     for lag in lags:
         part = parts.get(lag.group, lag.group)
-        waiting[part] = lag.total
-        records = f"{lag.total} record{'s' if lag.total != 1 else ''}"
+        waiting[str(part)] = lag.total
         if lag.members == 0:
             problems.append(
-                f"The {part} is not running ({records} waiting for it): alerts may be missing "
-                "or out of date."
+                Said(
+                    "The %(part)s is not running (%(records)s waiting for it): alerts may be "
+                    "missing or out of date.",
+                    part=part,
+                    records=records(lag.total),
+                )
             )
         elif lag.total > settings.dashboard_lag_warning:
             problems.append(
-                f"The {part} is behind: {records} are waiting for it, so recent information may "
-                "not be in these alerts yet."
+                Said(
+                    "The %(part)s is behind: %(records)s are waiting for it, so recent "
+                    "information may not be in these alerts yet.",
+                    part=part,
+                    records=records(lag.total),
+                )
             )
     return PipelineView(True, tuple(problems), now, waiting)
+
+
+def records(n: int) -> Said:
+    return Said("1 record") if n == 1 else Said("%(n)d records", n=n)
 
 
 class PipelineWatch:
@@ -98,8 +111,11 @@ class PipelineWatch:
             return PipelineView(
                 False,
                 (
-                    "The state of the pipeline is not known: it was last checked at "
-                    f"{seen:%H:%M:%S} UTC.",
+                    Said(
+                        "The state of the pipeline is not known: it was last checked at "
+                        "%(time)s UTC.",
+                        time=f"{seen:%H:%M:%S}",
+                    ),
                 ),
                 seen,
             )
@@ -119,8 +135,11 @@ class PipelineWatch:
             self._view = PipelineView(
                 False,
                 (
-                    "The state of the pipeline is not known: the broker did not answer "
-                    f"({type(exc).__name__}), so alerts may be missing or out of date.",
+                    Said(
+                        "The state of the pipeline is not known: the broker did not answer "
+                        "(%(error)s), so alerts may be missing or out of date.",
+                        error=type(exc).__name__,
+                    ),
                 ),
                 now,
             )

@@ -11,23 +11,24 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from consumers.dashboard.i18n import N_, Said, current, word
 from consumers.dashboard.views import KIND_NAMES, Names, moment, when
 from schemas.catalogue import Catalogue
 
 #: The kinds of entry, in the order they are shown at the same moment.
 KINDS = ("evidence", "school", "alert", "action")
 KIND_LABELS = {
-    "evidence": "Evidence",
-    "school": "School record",
-    "alert": "Alert",
-    "action": "Action",
+    "evidence": N_("Evidence"),
+    "school": N_("School record"),
+    "alert": N_("Alert"),
+    "action": N_("Action"),
 }
 #: The filter's words for each kind (plural where it needs one).
 KIND_FILTERS = {
-    "evidence": "Evidence",
-    "school": "School records",
-    "alert": "Alerts",
-    "action": "Actions",
+    "evidence": N_("Evidence"),
+    "school": N_("School records"),
+    "alert": N_("Alerts"),
+    "action": N_("Actions"),
 }
 
 
@@ -47,11 +48,11 @@ class Entry:
 
     @property
     def label(self) -> str:
-        return KIND_LABELS[self.kind]
+        return word(KIND_LABELS[self.kind])
 
 
 def describe_indicator(code: str, catalogue: Catalogue) -> str:
-    return catalogue[code].description if code in catalogue else code
+    return catalogue[code].described(current.get()) if code in catalogue else code
 
 
 def chronology(
@@ -84,14 +85,14 @@ def chronology(
                 Entry(
                     at,
                     "school" if education else "evidence",
-                    "the child's registration record" if education else what,
-                    f"Part of the pattern: {what}" if education else "",
+                    Said("the child's registration record") if education else what,
+                    Said("Part of the pattern: %(what)s", what=what) if education else "",
                     agency=names.agency(e["agency_type"], e["agency_id"]),
                     record=e.get("source_ref") or "",
                     alert_id=alert_id,
                 )
             )
-        entry = _version_entry(v, KIND_NAMES.get(kinds.get(alert_id, ""), ""), last_level)
+        entry = _version_entry(v, word(KIND_NAMES.get(kinds.get(alert_id, ""), "")), last_level)
         entries.append(replace(entry, detail=words(entry.detail, evidence)))
     for a in actions:
         entries.append(_action_entry(a))
@@ -105,19 +106,28 @@ def _version_entry(v: Mapping[str, Any], kind: str, last_level: dict[str, str]) 
     last_level[alert_id] = level
     at = moment(v["raised_at"])
     assert at is not None
+    said = {"kind": kind, "level": word(level), "version": v["version"]}
     if v["status"] != "open":
-        title = f"{kind} alert {v['status']}"
+        title = Said(
+            "%(kind)s alert %(status)s (version %(version)d)", status=word(v["status"]), **said
+        )
         detail = v["status_reason"] or ""
     elif before is None:
-        title = f"{kind} alert raised: {level}"
+        title = Said("%(kind)s alert raised: %(level)s (version %(version)d)", **said)
         detail = " ".join(json.loads(v["reasons"])[:1])
     elif before != level:
-        title = f"{kind} alert changed from {before} to {level}"
+        title = Said(
+            "%(kind)s alert changed from %(before)s to %(level)s (version %(version)d)",
+            before=word(before),
+            **said,
+        )
         detail = v["status_reason"] or ""
     else:
-        title = f"{kind} alert updated: new evidence ({level})"
+        title = Said(
+            "%(kind)s alert updated: new evidence (%(level)s) (version %(version)d)", **said
+        )
         detail = ""
-    return Entry(at, "alert", f"{title} (version {v['version']})", detail, alert_id=alert_id)
+    return Entry(at, "alert", title, detail, alert_id=alert_id)
 
 
 _OUTCOME = re.compile(r"^([a-z_]+): (.*)$", re.S)
@@ -126,13 +136,14 @@ _OUTCOME = re.compile(r"^([a-z_]+): (.*)$", re.S)
 def _action_entry(a: Mapping[str, Any]) -> Entry:
     who = a["username"]
     detail = a["detail"] or ""
+    title: str
     if a["action"] == "acknowledge":
-        title = f"Acknowledged by {who}"
+        title = Said("Acknowledged by %(who)s", who=who)
     elif a["action"] == "assign":
-        title, detail = f"Assigned to {detail} by {who}", ""
+        title, detail = Said("Assigned to %(whom)s by %(who)s", whom=detail, who=who), ""
     else:
         match = _OUTCOME.match(detail)
-        outcome = match.group(1).replace("_", " ") if match else "closed"
-        title = f"Closed by {who}: {outcome}"
+        outcome = word(match.group(1).replace("_", " ") if match else "closed")
+        title = Said("Closed by %(who)s: %(outcome)s", who=who, outcome=outcome)
         detail = match.group(2) if match else detail
     return Entry(a["at"], "action", title, detail, alert_id=a["alert_id"])

@@ -12,20 +12,33 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from babel.dates import format_date, format_datetime
 
+from consumers.dashboard.i18n import N_, current, translate
 from schemas.areas import area_name
 
 UK = ZoneInfo("Europe/London")
 LOCALES = {"en": "en_GB", "cy": "cy_GB"}
-KIND_NAMES = {"combined_concern": "Combined concern", "missing_from_education": "Missing education"}
+GROUP_NAMES = {
+    "say_behave": N_("says or does"),
+    "physical": N_("physical"),
+    "movement": N_("movement"),
+    "control": N_("control"),
+    "docs": N_("documents"),
+    "risk": N_("further risk"),
+    "health": N_("health"),
+}
+KIND_NAMES = {
+    "combined_concern": N_("Combined concern"),
+    "missing_from_education": N_("Missing education"),
+}
 AGENCY_TYPE_NAMES = {
-    "school": "school",
-    "health": "health service",
-    "police": "police",
-    "social_care": "social services",
-    "border_force": "Border Force",
-    "youth_justice": "youth justice service",
-    "voluntary": "voluntary organisation",
-    "local_authority": "local authority",
+    "school": N_("school"),
+    "health": N_("health service"),
+    "police": N_("police"),
+    "social_care": N_("social services"),
+    "border_force": N_("Border Force"),
+    "youth_justice": N_("youth justice service"),
+    "voluntary": N_("voluntary organisation"),
+    "local_authority": N_("local authority"),
 }
 
 
@@ -44,24 +57,25 @@ def date_only(value: dt.datetime) -> bool:
     return (utc.hour, utc.minute, utc.second, utc.microsecond) == (0, 0, 0, 0)
 
 
-def when(value: dt.datetime | str | None, language: str = "en") -> str:
-    """``7 December 2026`` for a date-only event, else ``7 December 2026, 14:05`` (UK time)."""
+def when(value: dt.datetime | str | None, language: str | None = None) -> str:
+    """``7 December 2026`` for a date-only event, else ``7 December 2026, 14:05`` (UK time);
+    in the reader's language unless ``language`` is given."""
     at = moment(value)
     if at is None:
         return ""
-    locale = LOCALES.get(language, "en_GB")
+    locale = LOCALES.get(language or current.get(), "en_GB")
     if date_only(at):
         return format_date(at.astimezone(dt.UTC).date(), "d MMMM y", locale=locale)
     return format_datetime(at, "d MMMM y, HH:mm", tzinfo=UK, locale=locale)
 
 
-def day(value: dt.datetime | str | None, language: str = "en") -> str:
+def day(value: dt.datetime | str | None, language: str | None = None) -> str:
     """The day only (``7 Dec 2026``), in UK time unless the event is date-only."""
     at = moment(value)
     if at is None:
         return ""
     d = at.astimezone(dt.UTC).date() if date_only(at) else at.astimezone(UK).date()
-    return format_date(d, "d MMM y", locale=LOCALES.get(language, "en_GB"))
+    return format_date(d, "d MMM y", locale=LOCALES.get(language or current.get(), "en_GB"))
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,7 @@ class Names:
         entry = self.agencies.get(agency_id)
         if entry and entry.get("name"):
             return str(entry["name"])
-        return f"{AGENCY_TYPE_NAMES.get(agency_type, agency_type)} {agency_id}"
+        return f"{translate(AGENCY_TYPE_NAMES.get(agency_type, agency_type))} {agency_id}"
 
     def by_id(self, agency_id: str) -> str:
         """The agency's name from the register, or its id when it is not registered."""
@@ -89,7 +103,7 @@ class Names:
         return entry.get("contact") if entry else None
 
     def school(self, school_id: str) -> str:
-        return self.schools.get(school_id, f"school {school_id}")
+        return self.schools.get(school_id, f"{translate('school')} {school_id}")
 
 
 async def load_names(
@@ -111,25 +125,48 @@ async def load_names(
     )
 
 
-def area(code: str, language: str = "en") -> str:
-    return area_name(code, language)
+def area(code: str, language: str | None = None) -> str:
+    return area_name(code, language or current.get())
 
 
-def row_view(alert: dict[str, Any], language: str = "en") -> dict[str, Any]:
-    """The words of one alert's row in the list (the page and its live feed show the same)."""
-    kind = KIND_NAMES.get(alert["kind"], alert["kind"])
-    home = area(alert["local_authority"], language)
-    also = [area(c, language) for c in alert["local_authorities"]]
+def row_view(alert: dict[str, Any]) -> dict[str, Any]:
+    """The words of one alert's row in the list, in the reader's language (the page and its
+    live feed show the same)."""
+    kind = translate(KIND_NAMES.get(alert["kind"], alert["kind"]))
+    home = area(alert["local_authority"])
     status = alert["status"]
     return {
         "kind": kind,
         "area": home,
-        "also": also,
-        "first": day(alert["first_evidence_at"], language),
-        "last": day(alert["last_evidence_at"], language),
-        "status": "escalated after closure" if status == "reopened" else status,
-        "link": f"{alert['level'].capitalize()} {kind.lower()}, {home}",
+        "also": [area(c) for c in alert["local_authorities"]],
+        "first": day(alert["first_evidence_at"]),
+        "last": day(alert["last_evidence_at"]),
+        "level": translate(alert["level"]),
+        "status": translate("escalated after closure")
+        if status == "reopened"
+        else translate(status),
+        "episode": translate(alert.get("episode_status") or "open"),
+        "link": translate(LINKS[alert["kind"]][alert["level"]]) % {"area": home}
+        if alert["kind"] in LINKS and alert["level"] in LINKS[alert["kind"]]
+        else f"{kind}, {home}",
     }
+
+
+#: Each row's link says which alert it opens (whole phrases, so each language can word them).
+LINKS = {
+    "combined_concern": {
+        "critical": N_("Critical combined concern, %(area)s"),
+        "high": N_("High combined concern, %(area)s"),
+        "medium": N_("Medium combined concern, %(area)s"),
+        "low": N_("Low combined concern, %(area)s"),
+    },
+    "missing_from_education": {
+        "critical": N_("Critical missing education, %(area)s"),
+        "high": N_("High missing education, %(area)s"),
+        "medium": N_("Medium missing education, %(area)s"),
+        "low": N_("Low missing education, %(area)s"),
+    },
+}
 
 
 def plain(

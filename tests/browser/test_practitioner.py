@@ -219,6 +219,32 @@ def test_the_child_page_tells_the_whole_story_in_order_readable_printable_and_ac
         check_page(page, "8-not-found", artifacts)
         page.goto(f"{base}/identity")
         check_page(page, "9-possibly-the-same-child", artifacts)
+
+        # In Welsh, chosen with the toggle: the list, an alert and the child's page.
+        page.goto(f"{base}/?kind=combined_concern&sort=newest")
+        page.get_by_role("button", name="Cymraeg").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Rhybuddion agored")
+        assert page.locator("html").get_attribute("lang") == "cy"
+        welsh_row = page.locator(f'tbody#alerts tr[data-alert-id="{concern_id}"]')
+        expect(welsh_row.get_by_role("link")).to_have_text("Pryder cyfunol uchel, Ynys Môn")
+        check_page(page, "11-list-cy", artifacts)
+        welsh_row.get_by_role("link").click()
+        expect(page.get_by_role("heading", name="Beth i'w wneud")).to_be_visible()
+        expect(page.locator("[data-action=report_child_at_risk]")).to_contain_text(
+            "Rhowch wybod i wasanaethau plant Ynys Môn"
+        )
+        expect(page.locator("#evidence")).to_contain_text(
+            "Mae'r oedolyn sydd gydag ef yn ateb drosto"
+        )
+        expect(page.locator("#evidence")).to_contain_text("30 Medi 2026")
+        expect(page.locator("#status")).to_have_text("wedi'i gydnabod")
+        check_page(page, "12-alert-cy", artifacts)
+        page.get_by_role("link", name="Stori gyfan y plentyn").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Stori'r plentyn")
+        expect(page.locator("#chronology")).to_contain_text(f"Wedi'i gydnabod gan {officer}")
+        check_page(page, "13-child-cy", artifacts)
+        page.get_by_role("button", name="English").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("The child's story")
         page.get_by_role("button", name="Sign out").click()
         page.get_by_label("Username").fill(admin)
         page.get_by_label("Password").fill(PASSWORD)

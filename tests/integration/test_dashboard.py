@@ -124,7 +124,7 @@ def test_a_practitioner_sees_only_their_local_authority(world: dict[str, Any]) -
             " AND (local_authority = 'W06000015' OR 'W06000015' = ANY(local_authorities))"
         ),
     )
-    assert f'<p id="count" role="status">{visible} open alert' in client.get("/").text
+    assert f'<p id="count" role="status">Open alerts: {visible}' in client.get("/").text
     admin = login(world, "admin")
     for alert_id in (world["ids"]["cardiff"], world["ids"]["swansea"]):
         assert admin.get(f"/alerts/{alert_id}").status_code == 200

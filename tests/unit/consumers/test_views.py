@@ -77,6 +77,8 @@ def test_a_row_says_which_alert_its_link_opens() -> None:
         "also": ["Cardiff"],
         "first": "5 Oct 2026",
         "last": "7 Oct 2026",
+        "level": "critical",
         "status": "escalated after closure",
+        "episode": "open",
         "link": "Critical combined concern, Swansea",
     }
