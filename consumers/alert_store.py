@@ -42,8 +42,10 @@ class VersionJumpError(SafeguardError):
 
 _VERSION = """
 INSERT INTO alert_versions (alert_id, version, level, rule_id, rule_version, raised_at, evidence,
-                            reasons, actions, payload, source, status, status_reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12, $13)
+                            reasons, actions, payload, source, status, status_reason,
+                            reason_codes, status_reason_code)
+VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, $10, $11, $12, $13, $14::jsonb,
+        $15::jsonb)
 ON CONFLICT (alert_id, version) DO NOTHING
 """
 #: The newest version wins. A practitioner's closure never hides what came after it: a newer
@@ -53,8 +55,9 @@ _CURRENT = """
 INSERT INTO alerts (alert_id, child_ref, kind, version, level, rule_id, rule_version,
                     local_authority, agencies, family_move, first_evidence_at, last_evidence_at,
                     raised_at, episode_status, status_reason, reopened_after_closure,
-                    local_authorities, linked_refs, merged_into)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19, $20)
+                    local_authorities, linked_refs, merged_into, status_reason_code)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19, $20,
+        $21::jsonb)
 ON CONFLICT (alert_id) DO UPDATE SET
     status = CASE
         WHEN alerts.status = 'closed' AND EXCLUDED.episode_status = 'open' AND (
@@ -69,7 +72,7 @@ ON CONFLICT (alert_id) DO UPDATE SET
     agencies = EXCLUDED.agencies, family_move = EXCLUDED.family_move,
     first_evidence_at = EXCLUDED.first_evidence_at, last_evidence_at = EXCLUDED.last_evidence_at,
     raised_at = EXCLUDED.raised_at, episode_status = EXCLUDED.episode_status,
-    status_reason = EXCLUDED.status_reason,
+    status_reason = EXCLUDED.status_reason, status_reason_code = EXCLUDED.status_reason_code,
     reopened_after_closure = EXCLUDED.reopened_after_closure,
     local_authorities = EXCLUDED.local_authorities, linked_refs = EXCLUDED.linked_refs,
     merged_into = EXCLUDED.merged_into, updated_at = now()
@@ -87,6 +90,8 @@ def rows(
             "evidence: empty; an alert holds at least one piece of evidence", field="evidence"
         )
     times = [e["observed_at"] for e in evidence]
+    code = alert["status_reason_code"]
+    status_code = json.dumps(code) if code is not None else None
     as_json = [{**e, "observed_at": e["observed_at"].isoformat()} for e in evidence]
     version = (
         alert["alert_id"],
@@ -102,6 +107,8 @@ def rows(
         source,
         alert["status"],
         alert["status_reason"],
+        json.dumps(alert["reason_codes"]),
+        status_code,
     )
     current = (
         alert["alert_id"],
@@ -124,6 +131,7 @@ def rows(
         list(LEVELS),
         list(alert["linked_refs"]),
         alert["merged_into"],
+        status_code,
     )
     return version, current
 

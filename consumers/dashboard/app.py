@@ -66,12 +66,14 @@ from consumers.dashboard.queries import (
     open_page,
     pending_proposals,
 )
+from consumers.dashboard.reasons import render
 from consumers.dashboard.story import KIND_FILTERS, chronology
 from consumers.dashboard.story import KINDS as STORY_KINDS
 from consumers.dashboard.throttle import Throttle
 from consumers.dashboard.views import (
     GROUP_NAMES,
     KIND_NAMES,
+    Names,
     area,
     day,
     load_names,
@@ -483,6 +485,18 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
         for language in i18n.LANGUAGES
     }
 
+    def said(
+        texts: list[str], codes: list[Any], evidence: list[dict[str, Any]], names: Names
+    ) -> list[str]:
+        """Each reason in the reader's language from its codes (alert v4), else its stored
+        English sentence in plain words (older alerts, and reasons without codes)."""
+        words = descriptions[i18n.current.get()]
+        codes = codes + [None] * (len(texts) - len(codes))
+        return [
+            render(code, names, words) or plain(text, evidence, names, words)
+            for text, code in zip(texts, codes, strict=False)
+        ]
+
     async def render_alert(
         request: Request,
         user: User,
@@ -496,8 +510,9 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
         async with request.app.state.pool.acquire() as conn:
             alert = await visible(conn, user, alert_id)
             versions = await conn.fetch(
-                "SELECT version, level, rule_id, raised_at, evidence, reasons, actions, received_at"
-                " FROM alert_versions WHERE alert_id = $1 ORDER BY version DESC",
+                "SELECT version, level, rule_id, raised_at, evidence, reasons, actions,"
+                " received_at, reason_codes FROM alert_versions WHERE alert_id = $1"
+                " ORDER BY version DESC",
                 alert_id,
             )
             await audit(conn, user, "view", alert_id, f"version {alert['version']}")
@@ -551,8 +566,15 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                 "view": row_view(dict(alert)),
                 "evidence": evidence,
                 "grouped": grouped,
-                "reasons": [plain(r, raw, names, words) for r in json.loads(latest["reasons"])],
-                "status_reason": plain(alert["status_reason"] or "", raw, names, words),
+                "reasons": said(
+                    json.loads(latest["reasons"]), json.loads(latest["reason_codes"]), raw, names
+                ),
+                "status_reason": said(
+                    [alert["status_reason"] or ""],
+                    [json.loads(alert["status_reason_code"] or "null")],
+                    raw,
+                    names,
+                )[0],
                 "actions": actions,
                 "versions": versions,
                 "outcomes": OUTCOMES,
@@ -596,7 +618,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             actions,
             names,
             catalogue,
-            lambda text, evidence: plain(text, evidence, names, descriptions[i18n.current.get()]),
+            lambda text, evidence, code: said([text], [code], evidence, names)[0],
         )
         return TEMPLATES.TemplateResponse(
             request,

@@ -124,7 +124,8 @@ async def child_history(
     """Every version of these alerts, and every action practitioners took on them."""
     versions = await conn.fetch(
         "SELECT alert_id, version, level, rule_id, raised_at, evidence, reasons, status,"
-        " status_reason, received_at FROM alert_versions WHERE alert_id = ANY($1)"
+        " status_reason, received_at, reason_codes, status_reason_code FROM alert_versions"
+        " WHERE alert_id = ANY($1)"
         " ORDER BY raised_at, alert_id, version",
         alert_ids,
     )

@@ -61,11 +61,12 @@ def chronology(
     actions: Iterable[Mapping[str, Any]],
     names: Names,
     catalogue: Catalogue,
-    words: Callable[[str, list[dict[str, Any]]], str] = lambda text, evidence: text,
+    words: Callable[[str, list[dict[str, Any]], Any], str] = lambda text, evidence, code: text,
 ) -> list[Entry]:
     """Every entry of the child's story, oldest first (at one moment: evidence, then school
     records, then alerts, then actions). Evidence carried by several versions or alerts is one
-    entry; ``words`` puts a stored reason in plain words, given the evidence it rests on."""
+    entry; ``words`` puts a stored reason in plain words, given the evidence it rests on and
+    its codes (None before alert v4)."""
     kinds = {a["alert_id"]: a["kind"] for a in alerts}
     entries: list[Entry] = []
     seen: set[str] = set()
@@ -92,29 +93,40 @@ def chronology(
                     alert_id=alert_id,
                 )
             )
-        entry = _version_entry(v, word(KIND_NAMES.get(kinds.get(alert_id, ""), "")), last_level)
-        entries.append(replace(entry, detail=words(entry.detail, evidence)))
+        entry, code = _version_entry(
+            v, word(KIND_NAMES.get(kinds.get(alert_id, ""), "")), last_level
+        )
+        entries.append(replace(entry, detail=words(entry.detail, evidence, code)))
     for a in actions:
         entries.append(_action_entry(a))
     order = {k: i for i, k in enumerate(KINDS)}
     return sorted(entries, key=lambda e: (e.at, order[e.kind]))
 
 
-def _version_entry(v: Mapping[str, Any], kind: str, last_level: dict[str, str]) -> Entry:
+def _version_entry(
+    v: Mapping[str, Any], kind: str, last_level: dict[str, str]
+) -> tuple[Entry, Any]:
+    """The version's entry, and the codes of the reason its detail gives."""
     alert_id, level = v["alert_id"], v["level"]
     before = last_level.get(alert_id)
     last_level[alert_id] = level
     at = moment(v["raised_at"])
     assert at is not None
     said = {"kind": kind, "level": word(level), "version": v["version"]}
+    reasons = json.loads(v["reasons"])
+    codes = json.loads(v.get("reason_codes") or "[]")
+    status_code = json.loads(v.get("status_reason_code") or "null")
+    code = None
     if v["status"] != "open":
+        code = status_code
         title = Said(
             "%(kind)s alert %(status)s (version %(version)d)", status=word(v["status"]), **said
         )
         detail = v["status_reason"] or ""
     elif before is None:
         title = Said("%(kind)s alert raised: %(level)s (version %(version)d)", **said)
-        detail = " ".join(json.loads(v["reasons"])[:1])
+        detail = " ".join(reasons[:1])
+        code = codes[0] if codes else None
     elif before != level:
         title = Said(
             "%(kind)s alert changed from %(before)s to %(level)s (version %(version)d)",
@@ -122,12 +134,13 @@ def _version_entry(v: Mapping[str, Any], kind: str, last_level: dict[str, str]) 
             **said,
         )
         detail = v["status_reason"] or ""
+        code = status_code
     else:
         title = Said(
             "%(kind)s alert updated: new evidence (%(level)s) (version %(version)d)", **said
         )
         detail = ""
-    return Entry(at, "alert", title, detail, alert_id=alert_id)
+    return Entry(at, "alert", title, detail, alert_id=alert_id), code
 
 
 _OUTCOME = re.compile(r"^([a-z_]+): (.*)$", re.S)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from schemas.catalogue import ACTIONS, LEVELS
 from streams.domain.evidence import EPOCH, ChildState, to_datetime
 from streams.domain.lifecycle import Content
+from streams.domain.said import reason
 
 if TYPE_CHECKING:  # the rules import nothing of this module; only their types are needed
     from streams.domain.concern_rules import Decision
@@ -33,9 +34,10 @@ def concern_content(decision: Decision, state: ChildState, change: str | None) -
     """What the child's combined-concern alert says; ``change`` names evidence an agency took
     back, when that is why this version differs from the last."""
     home, others = responsible(state.school_authority, [e.local_authority for e in state.evidence])
-    status_reason = decision.status_reason
+    status_reason, status_code = decision.status_reason, decision.status_code
     if change is not None:
         status_reason = f"{change} The alert now rests on the rest of the evidence."
+        status_code = None
     return Content(
         level=decision.level,
         rule_id=decision.rule.id,
@@ -45,8 +47,10 @@ def concern_content(decision: Decision, state: ChildState, change: str | None) -
         local_authorities=others,
         evidence=tuple(e.to_alert() for e in state.evidence),
         reasons=decision.reasons,
+        reason_codes=decision.reason_codes,
         actions=decision.actions,
         status_reason=status_reason,
+        status_reason_code=status_code,
         linked_refs=state.membership.members,
     )
 
@@ -88,6 +92,7 @@ def education_content(
             for r in evidence
         ),
         reasons=tuple(f.reason for f in found),
+        reason_codes=tuple(reason(*f.said) for f in found),
         actions=tuple(a for a in ACTIONS if a in actions),
         family_move=all(f.family_move for f in found),
         linked_refs=linked_refs,

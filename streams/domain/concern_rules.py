@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from schemas.catalogue import ACTIONS, Catalogue, Component
+from streams.domain import said
 from streams.domain.config import Thresholds
 from streams.domain.evidence import Evidence, to_datetime
 from streams.domain.facts import (
@@ -31,6 +32,7 @@ from streams.domain.facts import (
     stale_urgent,
 )
 from streams.domain.rulebook import Rule, RuleBook
+from streams.domain.said import part, reason
 
 __all__ = ["FOUND_SAFE", "Decision", "Facts", "Fired", "assess", "decide", "stale_urgent"]
 
@@ -64,6 +66,13 @@ def immediate_risk(facts: Facts, config: Thresholds) -> Fired | None:
         f"Immediate risk ({_codes(urgent)}; reported by {', '.join(flagged)}): call the police "
         "on 999 first, then children's services, before the child can go missing.",
         frozenset({"call_police_999"}),
+        said=(
+            part(
+                "concern.immediate_risk",
+                indicators=_code_list(urgent),
+                agencies=said.agencies(urgent),
+            ),
+        ),
     )
 
 
@@ -90,13 +99,21 @@ def possible_trafficking(facts: Facts, config: Thresholds) -> Fired | None:
         "service."
     )
     actions = {"nrm_referral", "icta_referral"}
+    parts = [
+        part(
+            "concern.possible_trafficking",
+            action_indicators=_code_list(action),
+            exploitation_indicators=_code_list(exploitation),
+        )
+    ]
     if notify:
         actions.add("home_office_duty_to_notify")
         reason += (
             f" The reporting {' and '.join(sorted(notify))} agencies have the Home Office duty "
             "to notify (Modern Slavery Act 2015 s52)."
         )
-    return Fired(reason, frozenset(actions))
+        parts.append(part("concern.duty_to_notify", agency_types=sorted(notify)))
+    return Fired(reason, frozenset(actions), said=tuple(parts))
 
 
 @CONCERN.rule(
@@ -117,7 +134,15 @@ def combined(facts: Facts, config: Thresholds) -> Fired | None:
         f"indicators in {len(groups)} {'group' if len(groups) == 1 else 'groups'} "
         f"({', '.join(groups)}) within {config.lookback_days} days. Each may hold only one "
         "piece: report the child at risk to the local authority's social services (Part 7, "
-        "Social Services and Well-being (Wales) Act 2014) and share with every agency involved."
+        "Social Services and Well-being (Wales) Act 2014) and share with every agency involved.",
+        said=(
+            part(
+                "concern.combined",
+                agencies=[f"{kind}:{agency_id}" for kind, agency_id in agencies],
+                groups=groups,
+                days=config.lookback_days,
+            ),
+        ),
     )
 
 
@@ -136,7 +161,8 @@ def context_guard(facts: Facts, config: Thresholds) -> Fired | None:
         return None
     return Fired(
         f"Not counted on their own: {', '.join(context)}. A child travelling unaccompanied or "
-        "with an adult who is not their parent must not be assumed a victim on that factor alone."
+        "with an adult who is not their parent must not be assumed a victim on that factor alone.",
+        said=(part("concern.context_guard", indicators=context),),
     )
 
 
@@ -151,6 +177,7 @@ def transition_at_18(facts: Facts, config: Thresholds) -> Fired | None:
         f"The child turns 18 on {turns_18.isoformat()}: plan the transition to adulthood now "
         "(immigration status, protection from traffickers, the risk of re-trafficking).",
         frozenset({"plan_transition_at_18"}),
+        said=(part("concern.transition_at_18", date=turns_18.isoformat()),),
     )
 
 
@@ -167,15 +194,26 @@ def risk_passed(facts: Facts, config: Thresholds) -> Fired | None:
         return None
     newest = max(stale, key=lambda e: e.observed_at)
     safe = facts.found_safe_at()
+    found_safe = safe is not None and safe >= newest.observed_at
     why = (
         f"the child was reported found safe on {to_datetime(safe).date().isoformat()}"
-        if safe is not None and safe >= newest.observed_at
+        if safe is not None and found_safe
         else f"it was reported more than {config.immediate_risk_days} days ago"
+    )
+    code = part(
+        "concern.risk_passed.found_safe" if found_safe else "concern.risk_passed.stale",
+        indicators=_code_list(stale),
+        **(
+            {"date": to_datetime(safe).date().isoformat()}
+            if safe is not None and found_safe
+            else {"days": config.immediate_risk_days}
+        ),
     )
     return Fired(
         f"The immediate risk ({_codes(stale)}) has passed: {why}. The level is what the rest of "
         "the evidence supports.",
         changes_status=True,
+        said=(code,),
     )
 
 
@@ -194,6 +232,8 @@ def decide(facts: Facts, config: Thresholds) -> Decision | None:
         tuple(a for a in ACTIONS if a in actions),
         tuple(rule for rule, _ in fired),
         next((out.reason for _, out in fired if out.changes_status), None),
+        tuple(reason(*out.said) for _, out in fired),
+        next((reason(*out.said) for _, out in fired if out.changes_status), None),
     )
 
 
@@ -230,3 +270,7 @@ def _eighteenth_birthday(date_of_birth: dt.date | None) -> dt.date | None:
 
 def _codes(items: Sequence[Evidence]) -> str:
     return ", ".join(sorted({e.indicator for e in items}))
+
+
+def _code_list(items: Sequence[Evidence]) -> list[str]:
+    return sorted({e.indicator for e in items})

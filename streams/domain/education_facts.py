@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from streams.domain.config import Thresholds
 from streams.domain.registrations import EducationState, Pending, Registration
 from streams.domain.rulebook import Rule
+from streams.domain.said import Part
 from streams.domain.schooldays import SchoolCalendar
 
 #: The highest level an education finding takes: "high" means possible trafficking.
@@ -32,6 +33,8 @@ class Finding:
     evidence: tuple[Registration, ...]
     reason: str
     family_move: bool = False
+    said: tuple[Part, ...] = ()
+    """The reason as codes and parameters (``streams.domain.said``)."""
 
     @property
     def concern_event_id(self) -> str:

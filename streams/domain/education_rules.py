@@ -31,6 +31,7 @@ from streams.domain.education_facts import (
 )
 from streams.domain.registrations import EducationState, Registration
 from streams.domain.rulebook import RuleBook
+from streams.domain.said import part
 from streams.domain.schooldays import SchoolCalendar
 
 __all__ = ["GROUNDS", "Context", "Directory", "Finding", "evaluate"]
@@ -80,14 +81,33 @@ def short_stay(ctx: Context, departure: Registration) -> Finding | None:
         f"{departure.date} after {length} school days (a term or longer: {minimum}) with no "
         "known destination"
     )
+    parts = [
+        part(
+            "education.short_stay",
+            school=departure.school_id,
+            joined_date=joined.date,
+            left_date=departure.date,
+            days=length,
+            minimum=minimum,
+        )
+    ]
     if earlier:
         before = earlier[-1]
         found += (
             f", the second time within {ctx.config.repeated_registrations_window_days} days: "
             f"the child also left school {before.school_id} on {before.date} in the same way."
         )
+        parts.append(
+            part(
+                "education.short_stay.again",
+                window=ctx.config.repeated_registrations_window_days,
+                school=before.school_id,
+                date=before.date,
+            )
+        )
     else:
         found += f", and on no other roll {days} school days later."
+        parts.append(part("education.short_stay.nowhere", days=days))
     return Finding(
         short_stay.rule,
         "medium" if earlier else short_stay.rule.level,
@@ -95,6 +115,7 @@ def short_stay(ctx: Context, departure: Registration) -> Finding | None:
         departure,
         (*earlier[-1:], joined, departure),
         found,
+        said=tuple(parts),
     )
 
 
@@ -135,6 +156,15 @@ def no_destination(ctx: Context, departure: Registration) -> Finding | None:
         (departure,),
         f"Left school {departure.school_id} on {departure.date} with no known destination and "
         f"was registered nowhere within {days} school days (by {deadline.isoformat()}).",
+        said=(
+            part(
+                "education.no_destination",
+                school=departure.school_id,
+                date=departure.date,
+                days=days,
+                deadline_date=deadline.isoformat(),
+            ),
+        ),
     )
 
 
@@ -161,6 +191,16 @@ def lost_in_transfer(ctx: Context, departure: Registration) -> Finding | None:
         (departure,),
         f"Left school {departure.school_id} on {departure.date} for school {destination} and "
         f"was registered at no school within {days} school days (by {deadline.isoformat()}).",
+        said=(
+            part(
+                "education.lost_in_transfer",
+                school=departure.school_id,
+                date=departure.date,
+                destination_school=destination,
+                days=days,
+                deadline_date=deadline.isoformat(),
+            ),
+        ),
     )
 
 
@@ -224,6 +264,13 @@ def family_move(ctx: Context, departure: Registration) -> Finding | None:
         "should make its missing-education enquiries, but a travelling family's move is not on "
         "its own a sign of trafficking.",
         family_move=True,
+        said=(
+            part(
+                "education.family_move.together" if together else "education.family_move.alone",
+                school=departure.school_id,
+                date=departure.date,
+            ),
+        ),
     )
 
 
@@ -260,6 +307,16 @@ def repeated_registration(ctx: Context) -> Finding | None:
         f"(thresholds: {config.repeated_registrations_min_schools} schools or "
         f"{config.repeated_registrations_min_local_authorities} local authorities; a single move "
         "is not a pattern).",
+        said=(
+            part(
+                "education.repeated_registration",
+                schools=len(schools),
+                authorities=len(authorities),
+                window=window,
+                min_schools=config.repeated_registrations_min_schools,
+                min_authorities=config.repeated_registrations_min_local_authorities,
+            ),
+        ),
     )
 
 
@@ -292,6 +349,16 @@ def continuous_absence(ctx: Context) -> Finding | None:
         f"{days} consecutive school days of unauthorised absence from school "
         f"{latest.school_id} up to {latest.date} (returned to the local authority from "
         f"{returned}; {deletion} raises the level).",
+        said=(
+            part(
+                "education.continuous_absence",
+                days=days,
+                school=latest.school_id,
+                date=latest.date,
+                returned=returned,
+                deletion=deletion,
+            ),
+        ),
     )
 
 
@@ -312,6 +379,15 @@ def port_school(ctx: Context, finding: Finding) -> Finding:
         level=raised,
         reason=f"{finding.reason} School {finding.anchor.school_id} is near a port of entry, "
         f"where the guide asks for particular alertness ({step}).",
+        said=(
+            *finding.said,
+            part(
+                "education.port_school.raised"
+                if raised != finding.level
+                else "education.port_school.highest",
+                school=finding.anchor.school_id,
+            ),
+        ),
     )
 
 

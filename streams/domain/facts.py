@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.catalogue import Catalogue, Component
 from streams.domain.config import Thresholds
 from streams.domain.evidence import MS_PER_DAY, Evidence
 from streams.domain.rulebook import Rule
+from streams.domain.said import Part
 
 #: Specified public authorities under the Modern Slavery Act 2015 s52 duty to notify: the police
 #: and local authorities (whose social services are the social_care agencies).
@@ -91,6 +93,8 @@ class Fired:
     actions: frozenset[str] = frozenset()
     changes_status: bool = False
     """The reason also says why the level changed (the version's ``status_reason``)."""
+    said: tuple[Part, ...] = ()
+    """The reason as codes and parameters (``streams.domain.said``)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,10 @@ class Decision:
     fired: tuple[Rule, ...] = ()
     """Every rule that fired or added a note, in book order."""
     status_reason: str | None = None
+    reason_codes: tuple[dict[str, Any], ...] = ()
+    """Each reason as codes and parameters, in the order of ``reasons``."""
+    status_code: dict[str, Any] | None = None
+    """``status_reason`` as codes and parameters."""
 
 
 def live_urgent(facts: Facts, config: Thresholds) -> list[Evidence]:

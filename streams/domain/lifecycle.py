@@ -48,6 +48,9 @@ class Content:
     status_reason: str | None = None
     linked_refs: tuple[str, ...] = ()
     """Every reference linked as this child, when there is more than one."""
+    reason_codes: tuple[dict[str, Any], ...] = ()
+    """Each reason as codes and parameters (alert v4; not in the digest: the words decide)."""
+    status_reason_code: dict[str, Any] | None = None
 
     def digest(self) -> str:
         parts = [
@@ -190,6 +193,8 @@ class AlertState:
             "local_authority": content.local_authority,
             "evidence": list(content.evidence),
             "reasons": list(content.reasons),
+            "reason_codes": list(content.reason_codes),
+            "status_reason_code": content.status_reason_code,
             "actions": list(content.actions),
             "family_move": content.family_move,
             "status": status,

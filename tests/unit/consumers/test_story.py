@@ -70,7 +70,7 @@ def test_the_story_is_in_order_with_each_piece_of_evidence_once() -> None:
     names = Names({"sw": {"name": "South Wales Police", "contact": None}}, {"6602000": "Ysgol Bro"})
     story = chronology(
         alerts, versions, actions, names, catalogue,
-        lambda text, items: text.replace("police sw", "South Wales Police"),
+        lambda text, items, code: text.replace("police sw", "South Wales Police"),
     )  # fmt: skip
     assert [(e.kind, e.title, e.agency, e.record) for e in story] == [
         ("school", "the child's registration record", "Ysgol Bro", ""),

@@ -106,6 +106,8 @@ def test_a_version_1_alert_reads_as_an_open_alert_of_the_newest_version() -> Non
         "local_authorities": [],
         "linked_refs": [],
         "merged_into": None,
+        "reason_codes": [],
+        "status_reason_code": None,
     }
 
 
