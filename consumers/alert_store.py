@@ -21,10 +21,9 @@ from typing import Any
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from consumers.follow import CODEC, AlertConsumer
+from consumers.follow import CODEC, AlertConsumer, StoringConsumer
 from consumers.retention import erased_at
 from safeguard.kernel import ops
-from safeguard.kernel.db import connect_pool
 from safeguard.kernel.errors import InvalidRecordError, SafeguardError
 from safeguard.kernel.settings import Settings
 from schemas.catalogue import LEVELS
@@ -193,19 +192,8 @@ def consuming(*parts: AlertConsumer) -> ops.Check:
     return check
 
 
-class AlertStore(AlertConsumer):
+class AlertStore(StoringConsumer):
     name = GROUP_SUFFIX
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.pool: asyncpg.Pool | None = None
-
-    async def open(self) -> None:
-        self.pool = await connect_pool(self.settings.dsn, self.settings.dsn_redacted)
-
-    async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
 
     def prepare(
         self, record: ConsumerRecord, alert: dict[str, Any]

@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError
 
 from safeguard.kernel import metrics
 from safeguard.kernel.clients import consumer_options, producer_options
+from safeguard.kernel.db import connect_pool
 from safeguard.kernel.errors import EXIT_FAULT, CodecError, InvalidRecordError, SafeguardError
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
@@ -199,3 +200,19 @@ class AlertConsumer:
             key=record.key,
             value=dead_letter(record, error, self.name),
         )
+
+
+class StoringConsumer(AlertConsumer):
+    """A consumer that writes to PostgreSQL: ``handle`` has ``self.pool``, connected through
+    ``retry`` before the first record and closed at the end."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        self.pool = await connect_pool(self.settings.dsn, self.settings.dsn_redacted)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()

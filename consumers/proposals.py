@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from aiokafka import ConsumerRecord
 
-from consumers.follow import AlertConsumer
+from consumers.follow import StoringConsumer
 from consumers.retention import erased_at
-from safeguard.kernel.db import connect_pool
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 from schemas.validation import check_child_ref
@@ -32,13 +30,9 @@ WHERE link_proposals.status = 'pending'
 """
 
 
-class ProposalStore(AlertConsumer):
+class ProposalStore(StoringConsumer):
     name = "proposal-store"
     codec = EventCodec("link_proposal")
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.pool: asyncpg.Pool | None = None
 
     def subscribe(self, settings: Settings) -> tuple[str, ...]:
         return (settings.topic_identity_proposals,)
@@ -58,13 +52,6 @@ class ProposalStore(AlertConsumer):
             proposal["scheme"],
             proposal["proposed_at"],
         )
-
-    async def open(self) -> None:
-        self.pool = await connect_pool(self.settings.dsn, self.settings.dsn_redacted)
-
-    async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
 
     async def handle(self, batch: list[tuple[ConsumerRecord, Any]]) -> None:
         assert self.pool is not None, "handle is called only after open"

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 from aiokafka import ConsumerRecord
 
-from consumers.follow import AlertConsumer
-from safeguard.kernel.db import connect_pool
+from consumers.follow import StoringConsumer
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
@@ -26,13 +24,9 @@ ON CONFLICT (school_id) DO UPDATE SET
 """
 
 
-class SchoolStore(AlertConsumer):
+class SchoolStore(StoringConsumer):
     name = "school-store"
     codec = EventCodec("school")
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.pool: asyncpg.Pool | None = None
 
     def subscribe(self, settings: Settings) -> tuple[str, ...]:
         return (settings.topic_schools,)
@@ -44,13 +38,6 @@ class SchoolStore(AlertConsumer):
             school["local_authority"],
             school["near_port_of_entry"],
         )
-
-    async def open(self) -> None:
-        self.pool = await connect_pool(self.settings.dsn, self.settings.dsn_redacted)
-
-    async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
 
     async def handle(self, batch: list[tuple[ConsumerRecord, Any]]) -> None:
         assert self.pool is not None, "handle is called only after open"

@@ -98,6 +98,23 @@ SENTENCES = {
         "%(school)s is near a port of entry, where the guide asks for particular alertness "
         "(level raised one step)."
     ),
+    "concern.ended.risk_passed": N_(
+        "Ended: the immediate risk has passed (reported more than %(days)s days ago, or the "
+        "child was reported found safe), and nothing else supports an alert."
+    ),
+    "concern.ended.lookback": N_(
+        "Ended: the evidence that raised this alert is more than %(days)s days old and has left "
+        "the look-back."
+    ),
+    "concern.withdrawn.merged": N_(
+        "Withdrawn: agencies linked this reference to another of the same child; the evidence "
+        "and the alert continue under that child."
+    ),
+    "education.ended": N_("Ended: the registration pattern no longer holds."),
+    "education.withdrawn.merged": N_(
+        "Withdrawn: agencies linked this reference to another of the same child; the school "
+        "history and the alert continue under that child."
+    ),
     "education.port_school.highest": N_(
         "%(school)s is near a port of entry, where the guide asks for particular alertness "
         "(already at its highest level)."

@@ -29,6 +29,7 @@ from streams.domain.evidence import (
     to_datetime,
     to_millis,
 )
+from streams.domain.said import part, reason
 
 KIND = "combined_concern"
 #: Reported by any agency, this indicator disputes the child's age as the flag does.
@@ -220,7 +221,14 @@ def on_identity(
             "Withdrawn: agencies linked this reference to another of the same child; the "
             "evidence and the alert continue under that child."
         )
-        record = state.alert(KIND).finish(me, KIND, "withdrawn", why, merged_into=merged)
+        record = state.alert(KIND).finish(
+            me,
+            KIND,
+            "withdrawn",
+            why,
+            merged_into=merged,
+            code=reason(part("concern.withdrawn.merged")),
+        )
         return _step(Result.WITHDRAWN if record else Result.NO_ALERT, record), payloads
     withdrawn = None
     if payloads:
@@ -265,7 +273,8 @@ def settle(
             why = f"Withdrawn: {withdrawn} Nothing left supports an alert."
             record = current.finish(child_ref, KIND, "withdrawn", why)
             return _step(Result.WITHDRAWN if record else Result.NO_ALERT, record)
-        record = current.finish(child_ref, KIND, "ended", _end_reason(state, catalogue, config))
+        why, code = _end_reason(state, catalogue, config)
+        record = current.finish(child_ref, KIND, "ended", why, code=code)
         return _step(Result.ENDED if record else Result.NO_ALERT, record)
     content = concern_content(decision, state, withdrawn)
     record = current.publish(child_ref, KIND, content)
@@ -304,16 +313,20 @@ def next_due(state: ChildState, catalogue: Catalogue, config: Thresholds) -> str
     return (to_datetime(min(future)).date() + dt.timedelta(days=1)).isoformat()
 
 
-def _end_reason(state: ChildState, catalogue: Catalogue, config: Thresholds) -> str:
+def _end_reason(
+    state: ChildState, catalogue: Catalogue, config: Thresholds
+) -> tuple[str, dict[str, Any]]:
     if rules.stale_urgent(_facts(state, catalogue), config):
         return (
             f"Ended: the immediate risk has passed (reported more than "
             f"{config.immediate_risk_days} days ago, or the child was reported found safe), and "
-            "nothing else supports an alert."
+            "nothing else supports an alert.",
+            reason(part("concern.ended.risk_passed", days=config.immediate_risk_days)),
         )
     return (
         f"Ended: the evidence that raised this alert is more than {config.lookback_days} days "
-        "old and has left the look-back."
+        "old and has left the look-back.",
+        reason(part("concern.ended.lookback", days=config.lookback_days)),
     )
 
 

@@ -16,6 +16,7 @@ from streams.domain.alerts import education_content, midnight
 from streams.domain.config import Thresholds
 from streams.domain.education_rules import Directory, Finding, evaluate
 from streams.domain.registrations import EducationState
+from streams.domain.said import part, reason
 from streams.domain.schooldays import SchoolCalendar
 
 KIND = "missing_from_education"
@@ -69,7 +70,8 @@ def step(
     if not found:
         if because is None:
             why = f"Ended: {ending or 'the registration pattern no longer holds.'}"
-            alert = state.alert.finish(child_ref, KIND, "ended", why)
+            code = None if ending else reason(part("education.ended"))
+            alert = state.alert.finish(child_ref, KIND, "ended", why, code=code)
             return EducationStep(alert, concern, state.next_due(), authority=authority)
         alert = state.alert.finish(
             child_ref,
@@ -119,7 +121,14 @@ def on_identity(
             "history and the alert continue under that child."
         )
         state.pending = []
-        alert = state.alert.finish(me, KIND, "withdrawn", why, merged_into=merged)
+        alert = state.alert.finish(
+            me,
+            KIND,
+            "withdrawn",
+            why,
+            merged_into=merged,
+            code=reason(part("education.withdrawn.merged")),
+        )
         return EducationStep(alert, authority=None), payloads
     because = None
     if payloads:

@@ -213,10 +213,11 @@ class AlertState:
         status: str,
         reason: str,
         merged_into: str | None = None,
+        code: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Publish the episode's last version (``ended`` or ``withdrawn``) and end the episode;
         None when no alert is open. ``merged_into`` names the child a linked reference's alert
-        continues under."""
+        continues under; ``code`` is the reason as codes and parameters, when it has them."""
         if not self.is_open or self.last is None:
             self.end()
             return None
@@ -231,9 +232,11 @@ class AlertState:
             local_authorities=last.local_authorities,
             evidence=last.evidence,
             reasons=(reason,),
+            reason_codes=(code,) if code is not None else (),
             actions=(),
             family_move=last.family_move,
             status_reason=reason,
+            status_reason_code=code,
             linked_refs=last.linked_refs,
         )
         record = self.record(child_ref, kind, content, status, merged_into)

@@ -140,7 +140,11 @@ def test_the_child_page_tells_the_whole_story_in_order_readable_printable_and_ac
         expect(evidence).to_contain_text("record NWP-2291")
         expect(evidence).not_to_contain_text("00:00")  # date-only school signals: no time
         expect(page.locator("ul.reasons")).not_to_contain_text("health.controlling_companion")
-        expect(page.locator("ul.reasons")).to_contain_text("North Wales Police")
+        # Worded from the alert's reason codes: agencies and schools by name.
+        expect(page.locator("ul.reasons")).to_contain_text(
+            "Indicators seen by Betsi Cadwaladr University Health Board, North Wales Police, "
+            "Ysgol Uwchradd Caergybi, in the groups control, movement"
+        )
         # Each point once, under the first action it applies to; a police officer's first.
         report = page.locator("[data-action=report_child_at_risk]")
         expect(report.locator("ul.points [data-point=independent_interpreter]")).to_contain_text(
@@ -237,6 +241,10 @@ def test_the_child_page_tells_the_whole_story_in_order_readable_printable_and_ac
             "Mae'r oedolyn sydd gydag ef yn ateb drosto"
         )
         expect(page.locator("#evidence")).to_contain_text("30 Medi 2026")
+        expect(page.locator("ul.reasons")).to_contain_text(
+            "Mae dwy ran diffiniad y canllaw o fasnachu plant yn bresennol"
+        )
+        expect(page.locator("#episode")).to_contain_text("Mae'r risg uniongyrchol")
         expect(page.locator("#status")).to_have_text("wedi'i gydnabod")
         check_page(page, "12-alert-cy", artifacts)
         page.get_by_role("link", name="Stori gyfan y plentyn").click()

@@ -133,6 +133,9 @@ def test_expired_evidence_ends_the_episode_and_a_new_alert_gets_a_new_id() -> No
         "Ended: the evidence that raised this alert is more than 365 days old and has left the "
         "look-back."
     )
+    # The same, as codes a dashboard words in its reader's language (alert v4).
+    code = {"parts": [{"code": "concern.ended.lookback", "params": {"days": ["365"]}}]}
+    assert (ended["status_reason_code"], ended["reason_codes"]) == (code, [code])
     assert [e.event_id for e in state.evidence] == ["e4"]
     (fresh,) = run(state, obs("e5", "say_behave.no_peer_friends", "health:hb1", day=401))
     assert (
