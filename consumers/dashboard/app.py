@@ -358,8 +358,10 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
                         user.username,
                         language,
                     )
-        # Only a path of this site: never a redirect elsewhere.
-        target = back if back.startswith("/") and not back.startswith("//") else "/"
+        # Only a plain path of this site: anything else (another site, "//host", a backslash,
+        # which browsers read as a slash, or a control character) goes to the list instead.
+        local = back.startswith("/") and not back.startswith("//") and back.isprintable()
+        target = back if local and "\\" not in back else "/"
         return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
     @app.post("/logout", dependencies=[CSRF])

@@ -697,3 +697,38 @@ def test_every_live_list_of_a_dashboard_shares_one_database_poll(
             for lines in readers[who]:
                 (changed,) = next_alerts(lines)
                 assert (changed["alert_id"], changed["level"]) == (alert_id, "critical")
+
+
+def test_the_language_is_kept_for_the_user_and_never_sends_the_browser_elsewhere(
+    world: dict[str, Any],
+) -> None:
+    client = login(world, "cardiff")
+    for back, where in (
+        ("/?kind=combined_concern&page=2", "/?kind=combined_concern&page=2"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example/x", "/"),  # browsers read a backslash as a slash: not passed on
+        ("https://evil.example/", "/"),
+        ("/\t/evil.example", "/"),
+    ):
+        chosen = form_post(
+            client, "/language", data={"language": "cy", "back": back}, follow_redirects=False
+        )
+        assert (chosen.status_code, chosen.headers["location"]) == (303, where), back
+    assert '<html lang="cy">' in client.get("/").text
+    assert "<h1>Rhybuddion agored</h1>" in client.get("/").text
+    stored = db(
+        world["dsn"],
+        lambda c: c.fetchval(
+            "SELECT language FROM users WHERE username = $1", world["names"]["cardiff"]
+        ),
+    )
+    assert stored == "cy"
+    # A new browser: the user's own choice, whatever the browser prefers.
+    client.cookies.clear()
+    login(world, "cardiff")
+    page = client.get("/", headers={"Accept-Language": "en-GB,en"}).text
+    assert '<html lang="cy">' in page
+    refused = form_post(client, "/language", data={"language": "fr"}, follow_redirects=False)
+    assert refused.status_code == 422
+    form_post(client, "/language", data={"language": "en"}, follow_redirects=False)
+    assert '<html lang="en">' in client.get("/").text
