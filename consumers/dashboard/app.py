@@ -1,10 +1,13 @@
 """The dashboard web app (FastAPI, server-rendered pages, server-sent events).
 
     GET  /login, POST /login, POST /logout
-    GET  /                       open alerts (filters: ?level=, ?kind=), live over /events
+    POST /language               Welsh or English, kept for the session and the user
+    GET  /                       open alerts (?level=, ?kind=, ?sort=, ?page=), live over /events
     GET  /events                 server-sent events: alerts changed since the page loaded, and
                                  the pipeline's state as it changes (``event: pipeline``)
-    GET  /alerts/{alert_id}      the alert: evidence timeline, reasons, actions, versions (audited)
+    GET  /alerts/{alert_id}      the alert: what to do with the guide's practice points, reasons,
+                                 evidence, versions (audited)
+    GET  /alerts/{alert_id}/child  the child's whole story in one chronology (each alert audited)
     POST /alerts/{alert_id}/acknowledge | /assign | /close   (audited, published as AlertAction)
     GET  /identity               links proposed from agencies' encodings, waiting (audited)
     GET  /audit                  the audit trail, filterable, for administrators (audited)
@@ -14,7 +17,8 @@ Sessions live in the database; the signed cookie (``SameSite=Strict``, so anothe
 post with it) only names one, so signing out or removing the user ends it at once. Every POST
 also needs the session's form token (``consumers.dashboard.csrf``). A
 practitioner sees only their local authority's alerts; an administrator sees all. Every page
-says when the pipeline behind it is down or behind (``consumers.dashboard.pipeline``).
+says when the pipeline behind it is down or behind (``consumers.dashboard.pipeline``), and is
+in the reader's language (``consumers.dashboard.i18n``).
 """
 
 import asyncio
@@ -57,12 +61,12 @@ from consumers.dashboard.queries import (
     audit,
     audit_actions,
     audit_entries,
+    changed_alerts,
     child_alerts,
     child_history,
     finished_alerts,
     may_decide,
     may_see,
-    open_alerts,
     open_page,
     pending_proposals,
 )
@@ -77,6 +81,7 @@ from consumers.dashboard.views import (
     area,
     day,
     load_names,
+    names_of,
     plain,
     row_view,
     when,
@@ -150,7 +155,7 @@ def wants_html(request: Request) -> bool:
 
 
 def with_views(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Alerts for the live list, each with the words its row shows."""
+    """Alerts for a list (the page and its live feed), each with the words its row shows."""
     return [{**a, "view": row_view(a)} for a in alerts]
 
 
@@ -409,8 +414,8 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             "list.html",
             {
                 "user": user,
-                "alerts": [{**a, "view": row_view(a)} for a in alerts],
-                "finished": [{**a, "view": row_view(a)} for a in finished],
+                "alerts": with_views(alerts),
+                "finished": with_views(finished),
                 "total": total,
                 "page": page,
                 "pages": pages,
@@ -449,7 +454,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             try:
                 yield "retry: 3000\n\n"
                 async with request.app.state.pool.acquire() as conn:
-                    missed = await open_alerts(conn, user, since=cursor)
+                    missed = await changed_alerts(conn, user, cursor)
                 if missed:
                     yield f"data: {json.dumps(with_views(missed))}\n\n"
                 while not await request.is_disconnected():
@@ -520,11 +525,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             await audit(conn, user, "view", alert_id, f"version {alert['version']}")
             latest = versions[0]
             raw = json.loads(latest["evidence"])
-            names = await load_names(
-                conn,
-                {e["agency_id"] for e in raw},
-                {e["agency_id"] for e in raw if e["agency_type"] == "school"},
-            )
+            names = await names_of(conn, raw)
         words = descriptions[i18n.current.get()]
         evidence = [
             {
@@ -608,12 +609,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             versions, actions = await child_history(conn, ids)
             for a in alerts:  # every alert read is audited, as a view of the alert page is
                 await audit(conn, user, "child_viewed", a["alert_id"], f"from alert {alert_id}")
-            evidence = [e for v in versions for e in json.loads(v["evidence"])]
-            names = await load_names(
-                conn,
-                {e["agency_id"] for e in evidence},
-                {e["agency_id"] for e in evidence if e["agency_type"] == "school"},
-            )
+            names = await names_of(conn, (e for v in versions for e in json.loads(v["evidence"])))
         story = chronology(
             alerts,
             versions,
@@ -628,7 +624,7 @@ def create_app(settings: Settings, endpoints: socket.socket | None = None) -> Fa
             {
                 "user": user,
                 "alert_id": alert_id,
-                "alerts": [{**dict(a), "view": row_view(dict(a))} for a in alerts],
+                "alerts": with_views([dict(a) for a in alerts]),
                 "entries": [e for e in story if e.kind in shown],
                 "counts": {k: sum(1 for e in story if e.kind == k) for k in STORY_KINDS},
                 "shown": shown,

@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from consumers.dashboard.queries import may_see, open_alerts
+from consumers.dashboard.queries import changed_alerts, may_see
 from consumers.users import User, open_sessions
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class FeedHub:
         feeds = list(self.feeds)
         async with pool.acquire() as conn:
             live = await open_sessions(conn, {f.session_id for f in feeds})
-            changed = await open_alerts(conn, EVERYONE, since=cursor)
+            changed = await changed_alerts(conn, EVERYONE, cursor)
         self.polls += 1
         for feed in feeds:
             if feed.session_id not in live:

@@ -18,10 +18,10 @@ __all__ = [
     "LEVELS",
     "OUTCOMES",
     "audit",
+    "changed_alerts",
     "finished_alerts",
     "may_decide",
     "may_see",
-    "open_alerts",
     "open_page",
     "pending_proposals",
 ]
@@ -39,33 +39,28 @@ _ROW = """alert_id, child_ref, kind, level, local_authority, local_authorities, 
           updated_at"""
 
 
+#: The alerts user $1 may see: every one for an administrator (NULL), else those of their
+#: authority or naming it among those involved (``may_see``, in SQL).
+_VISIBLE = "($1::text IS NULL OR local_authority = $1 OR $1 = ANY(local_authorities))"
+
+
 def _row(record: asyncpg.Record) -> dict[str, Any]:
     return {
         k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in dict(record).items()
     }
 
 
-async def open_alerts(
-    conn: asyncpg.Connection,
-    user: User,
-    level: str | None = None,
-    kind: str | None = None,
-    since: dt.datetime | None = None,
+async def changed_alerts(
+    conn: asyncpg.Connection, user: User, since: dt.datetime
 ) -> list[dict[str, Any]]:
-    """Open alerts the user may see (their authority's, or naming it among those involved),
-    reopened ones first, then most urgent; with ``since``, every alert changed since then,
-    whatever its status, so a live list can drop those that ended, were withdrawn or closed."""
+    """Every alert the user may see that changed since ``since``, whatever its status, so a
+    live list can add new ones and drop those that ended, were withdrawn or closed; reopened
+    ones first, then most urgent."""
     rows = await conn.fetch(
-        f"SELECT {_ROW} FROM alerts"  # noqa: S608 - fixed column list
-        " WHERE ($1::text IS NULL OR local_authority = $1 OR $1 = ANY(local_authorities))"
-        " AND ($2::text IS NULL OR level = $2) AND ($3::text IS NULL OR kind = $3)"
-        " AND CASE WHEN $4::timestamptz IS NULL"
-        "   THEN status <> 'closed' AND episode_status = 'open' ELSE updated_at > $4 END"
-        " ORDER BY status = 'reopened' DESC, array_position($5::text[], level),"
+        f"SELECT {_ROW} FROM alerts WHERE {_VISIBLE} AND updated_at > $2"  # noqa: S608 - fixed text
+        " ORDER BY status = 'reopened' DESC, array_position($3::text[], level),"
         " last_evidence_at DESC LIMIT 500",
         None if user.is_admin else user.local_authority,
-        level,
-        kind,
         since,
         list(LEVELS),
     )
@@ -84,7 +79,7 @@ async def open_page(
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of the open alerts the user may see, in ``sort`` order, and how many there are."""
     where = (
-        " WHERE ($1::text IS NULL OR local_authority = $1 OR $1 = ANY(local_authorities))"
+        f" WHERE {_VISIBLE}"
         " AND ($2::text IS NULL OR level = $2) AND ($3::text IS NULL OR kind = $3)"
         " AND status <> 'closed' AND episode_status = 'open'"
     )
@@ -110,7 +105,7 @@ async def child_alerts(conn: asyncpg.Connection, alert_id: str) -> list[asyncpg.
             " refs AS (SELECT child_ref AS ref FROM seed"
             "   UNION SELECT unnest(linked_refs) FROM seed"
             "   UNION SELECT a.child_ref FROM alerts a, seed"
-            "     WHERE seed.child_ref = ANY(a.linked_refs))"
+            "     WHERE a.linked_refs @> ARRAY[seed.child_ref])"
             " SELECT * FROM alerts WHERE child_ref IN (SELECT ref FROM refs)"
             " ORDER BY first_evidence_at, alert_id",
             alert_id,
@@ -141,8 +136,7 @@ async def child_history(
 async def finished_alerts(conn: asyncpg.Connection, user: User) -> list[dict[str, Any]]:
     """Alerts the user may see that ended or were withdrawn in the last 30 days, newest first."""
     rows = await conn.fetch(
-        f"SELECT {_ROW} FROM alerts"  # noqa: S608 - fixed column list
-        " WHERE ($1::text IS NULL OR local_authority = $1 OR $1 = ANY(local_authorities))"
+        f"SELECT {_ROW} FROM alerts WHERE {_VISIBLE}"  # noqa: S608 - fixed text
         " AND episode_status <> 'open' AND updated_at > now() - interval '30 days'"
         " ORDER BY updated_at DESC LIMIT 50",
         None if user.is_admin else user.local_authority,

@@ -12,10 +12,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from babel.dates import format_date
-
-from consumers.dashboard.i18n import N_, current, gettext, translate
-from consumers.dashboard.views import AGENCY_TYPE_NAMES, GROUP_NAMES, LOCALES, Names
+from consumers.dashboard.i18n import N_, gettext, translate
+from consumers.dashboard.views import AGENCY_TYPE_NAMES, GROUP_NAMES, Names, long_date
 
 SENTENCES = {
     "concern.immediate_risk": N_(
@@ -135,10 +133,7 @@ def value(name: str, items: list[str], names: Names, descriptions: Mapping[str, 
     if name == "school" or name.endswith("_school"):
         return ", ".join(names.school(s) for s in items)
     if name == "date" or name.endswith("_date"):
-        locale = LOCALES.get(current.get(), "en_GB")
-        return ", ".join(
-            format_date(dt.date.fromisoformat(d), "d MMMM y", locale=locale) for d in items
-        )
+        return ", ".join(long_date(dt.date.fromisoformat(d)) for d in items)
     return ", ".join(items)
 
 

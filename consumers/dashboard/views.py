@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,10 +64,15 @@ def when(value: dt.datetime | str | None, language: str | None = None) -> str:
     at = moment(value)
     if at is None:
         return ""
-    locale = LOCALES.get(language or current.get(), "en_GB")
     if date_only(at):
-        return format_date(at.astimezone(dt.UTC).date(), "d MMMM y", locale=locale)
+        return long_date(at.astimezone(dt.UTC).date(), language)
+    locale = LOCALES.get(language or current.get(), "en_GB")
     return format_datetime(at, "d MMMM y, HH:mm", tzinfo=UK, locale=locale)
+
+
+def long_date(value: dt.date, language: str | None = None) -> str:
+    """``7 December 2026`` (``7 Rhagfyr 2026``), in the reader's language unless given."""
+    return format_date(value, "d MMMM y", locale=LOCALES.get(language or current.get(), "en_GB"))
 
 
 def day(value: dt.datetime | str | None, language: str | None = None) -> str:
@@ -104,6 +110,16 @@ class Names:
 
     def school(self, school_id: str) -> str:
         return self.schools.get(school_id, f"{translate('school')} {school_id}")
+
+
+async def names_of(conn: asyncpg.Connection, evidence: Iterable[Mapping[str, Any]]) -> Names:
+    """The names of the agencies and schools of these alert ``Evidence`` items."""
+    items = list(evidence)
+    return await load_names(
+        conn,
+        {e["agency_id"] for e in items},
+        {e["agency_id"] for e in items if e["agency_type"] == "school"},
+    )
 
 
 async def load_names(
