@@ -31,10 +31,6 @@ from schemas.catalogue import LEVELS
 GROUP_SUFFIX = "alert-store"
 
 
-class StoreError(SafeguardError):
-    """PostgreSQL refused a record (for example a value it cannot hold)."""
-
-
 class VersionJumpError(SafeguardError):
     """An alert version more than one above the newest the store holds of that alert."""
 
@@ -206,14 +202,7 @@ class AlertStore(StoringConsumer):
         assert self.pool is not None, "handle is called only after open"
         async with self.pool.acquire() as conn:
             batch = await self._in_sequence(conn, batch)
-            try:
-                await self._write(conn, batch)
-            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
-                for one in batch:  # find the record PostgreSQL refuses; keep the others
-                    try:
-                        await self._write(conn, [one])
-                    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-                        await self.reject(one[0], StoreError(str(exc)))
+            await self.write_or_reject(conn, batch, self._write)
 
     async def _in_sequence(
         self, conn: asyncpg.Connection, batch: list[tuple[ConsumerRecord, Any]]

@@ -202,9 +202,18 @@ class AlertConsumer:
         )
 
 
+class StoreError(SafeguardError):
+    """PostgreSQL refused a record (for example a value it cannot hold)."""
+
+
+#: What PostgreSQL says of a record it cannot take (not of a connection that failed).
+REFUSED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+Batch = list[tuple[ConsumerRecord, Any]]
+
+
 class StoringConsumer(AlertConsumer):
     """A consumer that writes to PostgreSQL: ``handle`` has ``self.pool``, connected through
-    ``retry`` before the first record and closed at the end."""
+    ``retry`` before the first record and closed at the end, and ``write_or_reject``."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -216,3 +225,20 @@ class StoringConsumer(AlertConsumer):
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()
+
+    async def write_or_reject(
+        self,
+        conn: asyncpg.Connection,
+        batch: Batch,
+        write: Callable[[asyncpg.Connection, Batch], Awaitable[None]],
+    ) -> None:
+        """``write`` the batch (in one transaction); if PostgreSQL refuses it, write each
+        record alone, dead-letter those it refuses, and keep the others."""
+        try:
+            await write(conn, batch)
+        except REFUSED:
+            for one in batch:
+                try:
+                    await write(conn, [one])
+                except REFUSED as exc:
+                    await self.reject(one[0], StoreError(str(exc)))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from aiokafka import ConsumerRecord
 
-from consumers.follow import StoringConsumer
+from consumers.follow import Batch, StoringConsumer
 from consumers.retention import erased_at
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
@@ -57,13 +58,17 @@ class ProposalStore(StoringConsumer):
         assert self.pool is not None, "handle is called only after open"
         if not batch:
             return
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn:
             erased = await erased_at(conn, {ref for _, row in batch for ref in row[1:3]})
             kept = [
-                row
+                (record, row)
                 for record, row in batch
                 if not any(record.timestamp <= erased.get(ref, -1) for ref in row[1:3])
             ]
-            await conn.executemany(_PROPOSAL, kept)
-        self.counters["proposals"] += len(kept)
-        self.counters["forgotten"] += len(batch) - len(kept)
+            self.counters["forgotten"] += len(batch) - len(kept)
+            await self.write_or_reject(conn, kept, self._write)
+
+    async def _write(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        async with conn.transaction():
+            await conn.executemany(_PROPOSAL, [row for _, row in batch])
+        self.counters["proposals"] += len(batch)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from aiokafka import ConsumerRecord
 
-from consumers.follow import StoringConsumer
+from consumers.follow import Batch, StoringConsumer
 from safeguard.kernel.settings import Settings
 from schemas.codec import EventCodec
 
@@ -43,7 +44,13 @@ class SchoolStore(StoringConsumer):
         assert self.pool is not None, "handle is called only after open"
         if not batch:
             return
-        newest = {row[0]: row for _, row in batch}  # within a batch, too, the last one wins
+        # Within a batch, too, the newest record of a school wins; one PostgreSQL refuses is
+        # dead-lettered and the others are stored.
+        newest = list({row[0]: (record, row) for record, row in batch}.values())
         async with self.pool.acquire() as conn:
-            await conn.executemany(_SCHOOL, list(newest.values()))
-        self.counters["schools"] += len(newest)
+            await self.write_or_reject(conn, newest, self._write)
+
+    async def _write(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        async with conn.transaction():
+            await conn.executemany(_SCHOOL, [row for _, row in batch])
+        self.counters["schools"] += len(batch)

@@ -163,6 +163,46 @@ def test_a_value_postgresql_cannot_hold_is_dead_lettered_and_the_rest_stored(
     dead.close()
 
 
+def test_schools_are_stored_by_name_newest_first_and_one_postgresql_refuses_is_dead_lettered(
+    kafka: Settings, worker_env: dict[str, str], dsn: str, tmp_path: Path
+) -> None:
+    schools = EventCodec("school")
+    good, bad = f"66{uuid.uuid4().int % 10**5:05d}", f"67{uuid.uuid4().int % 10**5:05d}"
+
+    def school(school_id: str, name: str) -> tuple[bytes, bytes]:
+        record = {
+            "school_id": school_id,
+            "name": name,
+            "local_authority": "W06000001",
+            "near_port_of_entry": True,
+        }
+        return school_id.encode(), schools.encode(record)
+
+    dead = TopicReader(kafka, worker_env["SAFEGUARD_TOPIC_DEADLETTER"])
+    log = tmp_path / "store.log"
+    with background(safeguard("alert-store"), worker_env, log):
+        publish(
+            kafka,
+            worker_env["SAFEGUARD_TOPIC_SCHOOLS"],
+            [
+                school(good, "Ysgol Caergybi"),
+                school(bad, "nul \x00 inside"),
+                school(good, "Ysgol Uwchradd Caergybi"),  # renamed: the newest record wins
+            ],
+        )
+        wait_for(dead.poll, 60, "the dead letter", log)
+        group = f"{worker_env['SAFEGUARD_APP_ID']}-school-store"
+        topic = worker_env["SAFEGUARD_TOPIC_SCHOOLS"]
+        wait_for(lambda: consumed_all(kafka, group, topic), 60, "the store to commit", log)
+    stored = query(
+        dsn, "SELECT school_id, name FROM schools WHERE school_id = ANY($1)", [good, bad]
+    )
+    assert [(r["school_id"], r["name"]) for r in stored] == [(good, "Ysgol Uwchradd Caergybi")]
+    (letter,) = [EventCodec("dead_letter").decode(r.value) for r in dead.records]
+    assert (letter["error_kind"], letter["source_topic"]) == ("StoreError", topic)
+    dead.close()
+
+
 def test_sigkill_and_restart_store_every_version_exactly_once(
     kafka: Settings, worker_env: dict[str, str], dsn: str, tmp_path: Path
 ) -> None:
